@@ -1,0 +1,227 @@
+import { hostname } from 'node:os';
+import { ChorusError } from '../../protocol/errors.js';
+import { messageJson } from '../../protocol/encode.js';
+import type { Address, Nick, NickKey, RoomKey } from '../../protocol/names.js';
+import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
+import type {
+  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
+} from '../types.js';
+
+/** The embedded engine: one process, no store to lose, every operation immediate. */
+export function createMemoryEngine(opts: { historyLimit: number }): Engine {
+  const bus = new MemoryBus();
+  const presence = new MemoryPresence();
+  const history = new MemoryHistory(opts.historyLimit, bus, presence);
+  return {
+    kind: 'memory',
+    gateway: `${hostname()}-${process.pid}`,
+    bus,
+    presence,
+    history,
+    up: true,
+    onStatus: () => {},
+    onOperation: () => {},
+    start: async () => {},
+    stop: async () => presence.clearTimers(),
+  };
+}
+
+class MemoryBus implements Bus {
+  private readonly subscribed = new Set<Address>();
+  private handler: (address: Address, env: Envelope) => void = () => {};
+
+  async publish(address: Address, env: Envelope): Promise<void> {
+    this.deliver(address, env);
+  }
+
+  /** Synchronous, so that a post is on every socket before its ack is written. */
+  deliver(address: Address, env: Envelope): void {
+    if (this.subscribed.has(address)) this.handler(address, env);
+  }
+
+  async subscribe(address: Address): Promise<void> {
+    this.subscribed.add(address);
+  }
+
+  async unsubscribe(address: Address): Promise<void> {
+    this.subscribed.delete(address);
+  }
+
+  onEnvelope(handler: (address: Address, env: Envelope) => void): void {
+    this.handler = handler;
+  }
+}
+
+interface Holder {
+  session: string;
+  nick: Nick;
+  /** Rooms kept while the user is away, so a resume gets them back. */
+  rooms: Set<RoomKey>;
+  expiry?: NodeJS.Timeout;
+}
+
+class MemoryPresence implements Presence {
+  private readonly holders = new Map<NickKey, Holder>();
+  private readonly onlineNow = new Map<NickKey, Nick>();
+  private readonly roomMembers = new Map<RoomKey, Map<NickKey, Nick>>();
+
+  async claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+    const held = this.holders.get(claim.key);
+    if (mode === 'new') {
+      if (held) return false;
+      this.holders.set(claim.key, { session: claim.session, nick: claim.nick, rooms: new Set() });
+    } else {
+      if (held?.session !== claim.session) return false;
+      clearTimeout(held.expiry);
+      held.expiry = undefined;
+      for (const room of held.rooms) this.membersOf(room).set(claim.key, held.nick);
+    }
+    this.onlineNow.set(claim.key, claim.nick);
+    return true;
+  }
+
+  async release(claim: Claim): Promise<void> {
+    const held = this.owned(claim);
+    if (!held) return;
+    clearTimeout(held.expiry);
+    this.goOffline(claim.key, held);
+    this.holders.delete(claim.key);
+  }
+
+  async detach(claim: Claim, graceMs: number): Promise<void> {
+    const held = this.owned(claim);
+    if (!held) return;
+    this.goOffline(claim.key, held);
+    held.expiry = setTimeout(() => this.holders.delete(claim.key), graceMs);
+    held.expiry.unref();
+  }
+
+  async online(): Promise<Nick[]> {
+    return [...this.onlineNow.values()];
+  }
+
+  async count(): Promise<number> {
+    return this.onlineNow.size;
+  }
+
+  async join(room: RoomKey, claim: Claim): Promise<Nick[]> {
+    this.owned(claim)?.rooms.add(room);
+    this.membersOf(room).set(claim.key, claim.nick);
+    return this.members(room);
+  }
+
+  async leave(room: RoomKey, claim: Claim): Promise<boolean> {
+    this.owned(claim)?.rooms.delete(room);
+    const members = this.roomMembers.get(room);
+    const was = members?.delete(claim.key) ?? false;
+    if (members?.size === 0) this.roomMembers.delete(room);
+    return was;
+  }
+
+  async members(room: RoomKey): Promise<Nick[]> {
+    return [...(this.roomMembers.get(room)?.values() ?? [])];
+  }
+
+  async rooms(key: NickKey): Promise<RoomKey[]> {
+    return [...(this.holders.get(key)?.rooms ?? [])];
+  }
+
+  isHeld(key: NickKey): boolean {
+    return this.holders.has(key);
+  }
+
+  isMember(room: RoomKey, key: NickKey): boolean {
+    return this.roomMembers.get(room)?.has(key) ?? false;
+  }
+
+  clearTimers(): void {
+    for (const held of this.holders.values()) clearTimeout(held.expiry);
+  }
+
+  private owned(claim: Claim): Holder | undefined {
+    const held = this.holders.get(claim.key);
+    return held?.session === claim.session ? held : undefined;
+  }
+
+  private membersOf(room: RoomKey): Map<NickKey, Nick> {
+    let members = this.roomMembers.get(room);
+    if (!members) this.roomMembers.set(room, (members = new Map()));
+    return members;
+  }
+
+  private goOffline(key: NickKey, held: Holder): void {
+    this.onlineNow.delete(key);
+    for (const room of held.rooms) {
+      const members = this.roomMembers.get(room);
+      members?.delete(key);
+      if (members?.size === 0) this.roomMembers.delete(room);
+    }
+  }
+}
+
+class MemoryHistory implements History {
+  private readonly logs = new Map<string, StoredMessage[]>();
+  private readonly ids = new IdClock();
+  /** Refs seen in the last minute, in arrival order: all expire after the same window. */
+  private readonly refs = new Map<string, { posted: Posted; at: number }>();
+
+  constructor(
+    private readonly limit: number,
+    private readonly bus: MemoryBus,
+    private readonly presence: MemoryPresence,
+  ) {}
+
+  async post(draft: Draft): Promise<Posted> {
+    const earlier = draft.dedupe === undefined ? undefined : this.recall(draft.dedupe, draft.ts);
+    if (earlier) return { ...earlier, duplicate: true };
+    const target = draft.to.slice(1) as NickKey & RoomKey;
+    if (draft.to.startsWith('@') && !this.presence.isHeld(target)) {
+      throw new ChorusError('no_such_user', `${draft.to} is not online`);
+    }
+    if (draft.to.startsWith('#') && !this.presence.isMember(draft.to as RoomKey, draft.from.key)) {
+      throw new ChorusError('not_in_room', `join ${draft.to} before writing to it`);
+    }
+    const id = this.ids.next(draft.ts);
+    const json = messageJson(id, draft.tail);
+    this.file(draft.to, { id, json });
+    if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), { id, json });
+    const posted = { id, ts: draft.ts, duplicate: false };
+    if (draft.dedupe !== undefined) this.refs.set(draft.dedupe, { posted, at: draft.ts });
+    this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(json + '\n') });
+    return posted;
+  }
+
+  async range(address: Address, viewer: NickKey, before: string | undefined, limit: number): Promise<StoredMessage[]> {
+    const key = address.startsWith('@') ? conversationOf(viewer, address.slice(1)) : address;
+    const log = this.logs.get(key) ?? [];
+    const end = before === undefined ? log.length : log.findIndex((m) => compareIds(m.id, before) >= 0);
+    const stop = end === -1 ? log.length : end;
+    return log.slice(Math.max(0, stop - limit), stop);
+  }
+
+  async after(address: Address, id: string, limit: number): Promise<StoredMessage[]> {
+    const log = this.logs.get(address) ?? [];
+    const start = log.findIndex((m) => compareIds(m.id, id) > 0);
+    return start === -1 ? [] : log.slice(start, start + limit);
+  }
+
+  isAfter(a: string, b: string): boolean {
+    return compareIds(a, b) > 0;
+  }
+
+  private file(key: string, message: StoredMessage): void {
+    if (this.limit === 0) return;
+    let log = this.logs.get(key);
+    if (!log) this.logs.set(key, (log = []));
+    log.push(message);
+    if (log.length > this.limit) log.splice(0, log.length - this.limit);
+  }
+
+  private recall(ref: string, now: number): Posted | undefined {
+    for (const [key, seen] of this.refs) {
+      if (now - seen.at < dedupeWindowMs) break;
+      this.refs.delete(key);
+    }
+    return this.refs.get(ref)?.posted;
+  }
+}

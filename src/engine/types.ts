@@ -1,0 +1,114 @@
+import type { Address, Nick, NickKey, RoomKey } from '../protocol/names.js';
+
+/**
+ * What travels on the bus: a frame encoded once by the gateway that made it, plus the
+ * few facts local fan-out needs without parsing it again.
+ */
+export interface Envelope {
+  /** The message id for `msg` frames (resume skips what it already replayed); '' otherwise. */
+  readonly id: string;
+  /** When the accepting gateway stamped it, ms since epoch: delivery latency starts here. */
+  readonly ts: number;
+  /** Case-folded nick the frame is about (sender, or subject of a presence change): not echoed to it. */
+  readonly from: string;
+  /** The encoded JSON frame, ending in '\n'. */
+  readonly line: Buffer;
+}
+
+/** Publish/subscribe between gateways. Subscriptions are per gateway, not per session. */
+export interface Bus {
+  publish(address: Address, env: Envelope): Promise<void>;
+  subscribe(address: Address): Promise<void>;
+  unsubscribe(address: Address): Promise<void>;
+  /** The one handler every envelope on a subscribed address goes to. */
+  onEnvelope(handler: (address: Address, env: Envelope) => void): void;
+}
+
+/** A user's hold on a nick: the session token proves it on resume. */
+export interface Claim {
+  readonly key: NickKey;
+  readonly nick: Nick;
+  readonly session: string;
+}
+
+export interface Presence {
+  /**
+   * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
+   * With `resume`, succeeds only while the nick is still reserved for `claim.session`.
+   * A successful claim also puts the user in the online list and, on resume, back in the
+   * rooms it had.
+   */
+  claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean>;
+  /** The user said bye: nick, online entry and room memberships go now. */
+  release(claim: Claim): Promise<void>;
+  /** The connection dropped: offline now, but nick and rooms stay reserved for `graceMs`. */
+  detach(claim: Claim, graceMs: number): Promise<void>;
+  /** Display nicks online now, cluster-wide. */
+  online(): Promise<Nick[]>;
+  count(): Promise<number>;
+  /** Adds the user to the room and returns its members, the user included. */
+  join(room: RoomKey, claim: Claim): Promise<Nick[]>;
+  /** False when the user was not in the room. */
+  leave(room: RoomKey, claim: Claim): Promise<boolean>;
+  members(room: RoomKey): Promise<Nick[]>;
+  /** The rooms a user is in (restored by a resume claim). */
+  rooms(key: NickKey): Promise<RoomKey[]>;
+}
+
+/** A message about to be posted; `tail` is from protocol/encode messageTail. */
+export interface Draft {
+  /** Where it is delivered and filed: `*`, `@recipient` or `#room`. */
+  readonly to: Address;
+  readonly from: Claim;
+  readonly ts: number;
+  readonly tail: string;
+  /** Session-scoped ref: a repeat within a minute gets the first post back instead of a second one. */
+  readonly dedupe?: string;
+}
+
+export interface Posted {
+  readonly id: string;
+  readonly ts: number;
+  /** True when `dedupe` matched an earlier post: nothing was delivered this time. */
+  readonly duplicate: boolean;
+}
+
+/** A stored `msg` frame as JSON (no newline). */
+export interface StoredMessage {
+  readonly id: string;
+  readonly json: string;
+}
+
+export interface History {
+  /**
+   * Assigns the id, files the message (unless history is off) and publishes it on the
+   * channel of `to`, in one step: subscribers see each target's messages in id order.
+   * Resolves once filed, which is when the sender may be acked. Throws ChorusError
+   * `no_such_user` (private, nobody holds the nick) or `not_in_room` (room, sender not a member).
+   * Private messages are also filed in the sender's and recipient's conversation.
+   */
+  post(draft: Draft): Promise<Posted>;
+  /** History to show, oldest first, `limit` messages before `before`. For `@peer`, `viewer`'s conversation with peer. */
+  range(address: Address, viewer: NickKey, before: string | undefined, limit: number): Promise<StoredMessage[]>;
+  /** What was delivered on `address` after `id`, oldest first, at most `limit`: what a resume replays. */
+  after(address: Address, id: string, limit: number): Promise<StoredMessage[]>;
+  /** Whether `a` sorts after `b` in this engine's id order. */
+  isAfter(a: string, b: string): boolean;
+}
+
+export interface Engine {
+  readonly kind: 'memory' | 'redis';
+  /** This gateway's id, unique in the cluster (shown in `welcome.gateway`). */
+  readonly gateway: string;
+  readonly bus: Bus;
+  readonly presence: Presence;
+  readonly history: History;
+  /** Whether the store is reachable now; while false every write fails `unavailable`. */
+  readonly up: boolean;
+  onStatus(handler: (up: boolean) => void): void;
+  /** Records how long one store operation took (the gateway wires this to its metrics). */
+  onOperation(handler: (op: string, seconds: number) => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+

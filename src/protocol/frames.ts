@@ -1,0 +1,161 @@
+import { ChorusError } from './errors.js';
+import { parseNick, parseRoom, parseTarget, type Nick, type Room, type Target } from './names.js';
+
+export const maxTextChars = 4000;
+export const maxRefChars = 64;
+export const maxHistoryLimit = 100;
+export const defaultHistoryLimit = 50;
+
+export interface ResumeRequest {
+  session: string;
+  /** The last id seen per target, as filed by the client under each msg's `to`. */
+  last: Record<string, string>;
+}
+
+type Ref = { ref?: string };
+export type ClientFrame = Ref &
+  (
+    | { type: 'hello'; nick: Nick; password?: string; resume?: ResumeRequest }
+    | { type: 'send'; to: Target; text: string }
+    | { type: 'join'; room: Room }
+    | { type: 'leave'; room: Room }
+    | { type: 'who'; room?: Room }
+    | { type: 'history'; with: Target; before?: string; limit: number }
+    | { type: 'ping' }
+    | { type: 'bye' }
+  );
+
+export type ClientFrameType = ClientFrame['type'];
+
+/** Types PROTOCOL.md names that this server does not serve yet: a clear refusal, not a guess. */
+const notServed = new Set(['register', 'file_offer', 'file_accept', 'file_reject', 'file_chunk', 'file_end']);
+
+type Obj = Record<string, unknown>;
+
+function str(o: Obj, field: string, max: number): string {
+  const v = o[field];
+  if (typeof v !== 'string') throw new ChorusError('bad_frame', `"${field}" must be a string`);
+  if (v.length > max) throw new ChorusError('bad_frame', `"${field}" is too long`);
+  return v;
+}
+
+function optStr(o: Obj, field: string, max: number): string | undefined {
+  return o[field] === undefined ? undefined : str(o, field, max);
+}
+
+function text(o: Obj): string {
+  const v = o.text;
+  if (typeof v !== 'string' || v.length === 0) {
+    throw new ChorusError('bad_frame', '"text" must be a non-empty string');
+  }
+  // Count code points, not UTF-16 units, so the limit means what people expect.
+  if (v.length > maxTextChars && [...v].length > maxTextChars) {
+    throw new ChorusError('text_too_long', `text is limited to ${maxTextChars} characters`);
+  }
+  return v;
+}
+
+function resume(o: Obj): ResumeRequest | undefined {
+  const r = o.resume;
+  if (r === undefined) return undefined;
+  if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+    throw new ChorusError('bad_frame', '"resume" must be an object');
+  }
+  const session = str(r as Obj, 'session', 128);
+  const lastRaw = (r as Obj).last ?? {};
+  if (typeof lastRaw !== 'object' || lastRaw === null || Array.isArray(lastRaw)) {
+    throw new ChorusError('bad_frame', '"resume.last" must be an object of target: id');
+  }
+  const entries = Object.entries(lastRaw as Obj);
+  if (entries.length > 1000) throw new ChorusError('bad_frame', '"resume.last" has too many targets');
+  const last: Record<string, string> = {};
+  for (const [target, id] of entries) {
+    if (typeof id !== 'string' || id.length > 64) {
+      throw new ChorusError('bad_frame', '"resume.last" values must be ids');
+    }
+    last[target] = id;
+  }
+  return { session, last };
+}
+
+function historyLimit(o: Obj): number {
+  const v = o.limit;
+  if (v === undefined) return defaultHistoryLimit;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > maxHistoryLimit) {
+    throw new ChorusError('bad_frame', `"limit" must be an integer from 1 to ${maxHistoryLimit}`);
+  }
+  return v;
+}
+
+/** Parses one JSON frame from a client. Throws ChorusError; never returns a half-checked frame. */
+export function parseFrame(line: string): ClientFrame {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(line);
+  } catch {
+    throw new ChorusError('bad_frame', 'a frame is one JSON object');
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ChorusError('bad_frame', 'a frame is one JSON object');
+  }
+  return parseFrameObject(raw as Obj);
+}
+
+export function parseFrameObject(o: Obj): ClientFrame {
+  const ref = optStr(o, 'ref', maxRefChars);
+  const base = ref === undefined ? {} : { ref };
+  const type = o.type;
+  if (typeof type !== 'string') throw new ChorusError('bad_frame', '"type" must be a string');
+  switch (type) {
+    case 'hello': {
+      const password = optStr(o, 'password', 128);
+      const r = resume(o);
+      return {
+        ...base,
+        type,
+        nick: parseNick(o.nick),
+        ...(password === undefined ? {} : { password }),
+        ...(r === undefined ? {} : { resume: r }),
+      };
+    }
+    case 'send':
+      return { ...base, type, to: parseTarget(o.to), text: text(o) };
+    case 'join':
+    case 'leave':
+      return { ...base, type, room: parseRoom(o.room) };
+    case 'who':
+      return o.room === undefined ? { ...base, type } : { ...base, type, room: parseRoom(o.room) };
+    case 'history': {
+      const before = optStr(o, 'before', 64);
+      return {
+        ...base,
+        type,
+        with: parseTarget(o.with),
+        limit: historyLimit(o),
+        ...(before === undefined ? {} : { before }),
+      };
+    }
+    case 'ping':
+    case 'bye':
+      return { ...base, type };
+    default:
+      if (notServed.has(type)) {
+        throw new ChorusError('unknown_type', `"${type}" is not served by this server version`);
+      }
+      throw new ChorusError('unknown_type', `unknown frame type "${type.slice(0, 32)}"`);
+  }
+}
+
+/** The ref of a frame that failed to parse, so the error can still answer it. */
+export function refOf(line: string): string | undefined {
+  try {
+    const o = JSON.parse(line) as unknown;
+    if (typeof o === 'object' && o !== null && 'ref' in o) {
+      const ref = (o as Obj).ref;
+      if (typeof ref === 'string' && ref.length <= maxRefChars) return ref;
+    }
+  } catch {
+    /* no ref to give back */
+  }
+  return undefined;
+}

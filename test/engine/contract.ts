@@ -1,0 +1,246 @@
+// The behaviour every engine owes the gateway. The memory and Redis engines both run it.
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { messageTail } from '../../src/protocol/encode.js';
+import { nickKey, parseNick, roomKey, parseRoom, type Address } from '../../src/protocol/names.js';
+import type { Claim, Engine, Envelope } from '../../src/engine/types.js';
+import { ChorusError } from '../../src/protocol/errors.js';
+
+export interface EngineFactory {
+  /** A fresh engine; engines made by one factory call within a test share one store (one cluster). */
+  make(opts: { historyLimit: number }): Promise<Engine>;
+}
+
+export function claimOf(raw: string): Claim {
+  const nick = parseNick(raw);
+  return { nick, key: nickKey(nick), session: randomUUID() };
+}
+
+const room = roomKey(parseRoom('#Dev'));
+
+function draft(from: Claim, to: Address, text: string, extra: { dedupe?: string } = {}) {
+  const ts = Date.now();
+  return { from, to, ts, tail: messageTail(from.nick, to, text, ts), ...extra };
+}
+
+/** Collects every envelope the engine hands to its bus handler. */
+function tap(engine: Engine): { seen: Array<{ address: Address; env: Envelope }>; until(n: number): Promise<void> } {
+  const seen: Array<{ address: Address; env: Envelope }> = [];
+  const waiters: Array<() => void> = [];
+  engine.bus.onEnvelope((address, env) => {
+    seen.push({ address, env });
+    waiters.splice(0).forEach((w) => w());
+  });
+  return {
+    seen,
+    async until(n) {
+      const deadline = Date.now() + 5_000;
+      while (seen.length < n) {
+        if (Date.now() > deadline) throw new Error(`saw ${seen.length} envelopes, wanted ${n}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100).unref();
+        });
+      }
+    },
+  };
+}
+
+export function engineContract(name: string, factory: () => EngineFactory): void {
+  describe(`${name} engine contract`, () => {
+    let engines: Engine[] = [];
+    const make = async (historyLimit = 100) => {
+      const e = await factory().make({ historyLimit });
+      engines.push(e);
+      return e;
+    };
+    beforeEach(() => {
+      engines = [];
+    });
+    afterEach(async () => {
+      await Promise.all(engines.map((e) => e.stop()));
+    });
+
+    it('lets exactly one of many concurrent claims of a nick win, compared case-folded', async () => {
+      const e = await make();
+      const claims = ['Quang', 'quang', 'QUANG', 'quang', 'Quang'].map(claimOf);
+      const won = await Promise.all(claims.map((c) => e.presence.claim(c, 'new')));
+      expect(won.filter(Boolean)).toHaveLength(1);
+      expect(await e.presence.count()).toBe(1);
+    });
+
+    it('lists online users with their nicks as typed and frees a nick on release', async () => {
+      const e = await make();
+      const ann = claimOf('Ann');
+      const bob = claimOf('bob');
+      expect(await e.presence.claim(ann, 'new')).toBe(true);
+      expect(await e.presence.claim(bob, 'new')).toBe(true);
+      expect((await e.presence.online()).sort()).toEqual(['Ann', 'bob']);
+      await e.presence.release(ann);
+      expect(await e.presence.online()).toEqual(['bob']);
+      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(true);
+    });
+
+    it('keeps a detached nick reserved for its session only, with its rooms', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      await e.presence.join(room, ann);
+      await e.presence.detach(ann, 60_000);
+      expect(await e.presence.online()).toEqual([]);
+      expect(await e.presence.members(room)).toEqual([]);
+      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(false);
+      expect(await e.presence.claim({ ...ann, session: 'forged' }, 'resume')).toBe(false);
+      expect(await e.presence.claim(ann, 'resume')).toBe(true);
+      expect(await e.presence.online()).toEqual(['ann']);
+      expect(await e.presence.members(room)).toEqual(['ann']);
+      expect(await e.presence.rooms(ann.key)).toEqual([room]);
+    });
+
+    it('frees a detached nick once the grace period is over', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      await e.presence.detach(ann, 50);
+      const deadline = Date.now() + 5_000;
+      while (!(await e.presence.claim(claimOf('ann'), 'new'))) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    });
+
+    it('tracks room membership', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      const bob = claimOf('bob');
+      await e.presence.claim(ann, 'new');
+      await e.presence.claim(bob, 'new');
+      expect(await e.presence.join(room, ann)).toEqual(['ann']);
+      expect((await e.presence.join(room, bob)).sort()).toEqual(['ann', 'bob']);
+      expect(await e.presence.leave(room, ann)).toBe(true);
+      expect(await e.presence.leave(room, ann)).toBe(false);
+      expect(await e.presence.members(room)).toEqual(['bob']);
+      expect(await e.presence.rooms(bob.key)).toEqual([room]);
+    });
+
+    it('posts a message: files it, publishes the same bytes to subscribers, in id order', async () => {
+      const e = await make();
+      const t = tap(e);
+      await e.bus.subscribe('*');
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      const first = await e.history.post(draft(ann, '*', 'one'));
+      const second = await e.history.post(draft(ann, '*', 'two "quoted" ☃'));
+      expect(e.history.isAfter(second.id, first.id)).toBe(true);
+      await t.until(2);
+      const [a, b] = t.seen.map((s) => s.env);
+      expect(a!.id).toBe(first.id);
+      expect(a!.from).toBe('ann');
+      expect(JSON.parse(b!.line.toString())).toEqual({
+        type: 'msg', id: second.id, from: 'ann', to: '*', text: 'two "quoted" ☃', ts: second.ts,
+      });
+      const stored = await e.history.range('*', ann.key, undefined, 10);
+      expect(stored.map((m) => m.id)).toEqual([first.id, second.id]);
+      expect(stored[1]!.json).toBe(b!.line.toString().trimEnd());
+    });
+
+    it('pages history back with before and limit, oldest first', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      const ids: string[] = [];
+      for (let i = 0; i < 7; i++) ids.push((await e.history.post(draft(ann, '*', `m${i}`))).id);
+      expect((await e.history.range('*', ann.key, undefined, 3)).map((m) => m.id)).toEqual(ids.slice(4));
+      expect((await e.history.range('*', ann.key, ids[4], 3)).map((m) => m.id)).toEqual(ids.slice(1, 4));
+      expect((await e.history.range('*', ann.key, ids[1], 3)).map((m) => m.id)).toEqual(ids.slice(0, 1));
+      expect((await e.history.after('*', ids[4]!, 10)).map((m) => m.id)).toEqual(ids.slice(5));
+    });
+
+    it('caps history at its limit', async () => {
+      const e = await make(5);
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      for (let i = 0; i < 400; i++) await e.history.post(draft(ann, '*', `m${i}`));
+      const kept = await e.history.range('*', ann.key, undefined, 100);
+      // Redis trims streams approximately (MAXLEN ~), so allow its slack but no unbounded growth.
+      expect(kept.length).toBeGreaterThanOrEqual(5);
+      expect(kept.length).toBeLessThan(200);
+      expect(JSON.parse(kept.at(-1)!.json).text).toBe('m399');
+    });
+
+    it('files a private message for the recipient and in the conversation of both', async () => {
+      const e = await make();
+      const t = tap(e);
+      const ann = claimOf('ann');
+      const bob = claimOf('Bob');
+      await e.presence.claim(ann, 'new');
+      await e.presence.claim(bob, 'new');
+      await e.bus.subscribe(`@${bob.key}`);
+      const toBob = await e.history.post(draft(ann, `@${bob.key}`, 'hi bob'));
+      const toAnn = await e.history.post(draft(bob, `@${ann.key}`, 'hi ann'));
+      await t.until(1);
+      expect(t.seen.map((s) => s.address)).toEqual(['@bob']);
+      expect((await e.history.after('@bob', '0-0', 10)).map((m) => m.id)).toEqual([toBob.id]);
+      const annView = await e.history.range('@bob', ann.key, undefined, 10);
+      const bobView = await e.history.range('@ann', bob.key, undefined, 10);
+      expect(annView.map((m) => JSON.parse(m.json).text)).toEqual(['hi bob', 'hi ann']);
+      expect(bobView.map((m) => JSON.parse(m.json).text)).toEqual(['hi bob', 'hi ann']);
+      expect(toAnn.duplicate).toBe(false);
+    });
+
+    it('refuses a private message to nobody and a room message from a non-member', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      await expect(e.history.post(draft(ann, '@ghost', 'hello?'))).rejects.toMatchObject({ code: 'no_such_user' });
+      await expect(e.history.post(draft(ann, room, 'hello?'))).rejects.toBeInstanceOf(ChorusError);
+      await expect(e.history.post(draft(ann, room, 'hello?'))).rejects.toMatchObject({ code: 'not_in_room' });
+      await e.presence.join(room, ann);
+      await expect(e.history.post(draft(ann, room, 'hello!'))).resolves.toMatchObject({ duplicate: false });
+    });
+
+    it('does not deliver a repeated ref twice', async () => {
+      const e = await make();
+      const t = tap(e);
+      await e.bus.subscribe('*');
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      const first = await e.history.post(draft(ann, '*', 'once', { dedupe: `${ann.session}:r1` }));
+      const again = await e.history.post(draft(ann, '*', 'once', { dedupe: `${ann.session}:r1` }));
+      const other = await e.history.post(draft(ann, '*', 'twice', { dedupe: `${ann.session}:r2` }));
+      expect(again).toEqual({ id: first.id, ts: first.ts, duplicate: true });
+      await t.until(2);
+      expect(t.seen.map((s) => s.env.id)).toEqual([first.id, other.id]);
+      expect(await e.history.range('*', ann.key, undefined, 10)).toHaveLength(2);
+    });
+
+    it('publishes ephemeral envelopes only to subscribed addresses', async () => {
+      const e = await make();
+      const t = tap(e);
+      await e.bus.subscribe(room);
+      const env = { id: '', ts: Date.now(), from: 'ann', line: Buffer.from('{"type":"joined"}\n') };
+      await e.bus.publish('#elsewhere', env);
+      await e.bus.publish(room, env);
+      await t.until(1);
+      expect(t.seen).toHaveLength(1);
+      expect(t.seen[0]!.address).toBe(room);
+      expect(t.seen[0]!.env.line.equals(env.line)).toBe(true);
+      await e.bus.unsubscribe(room);
+      await e.bus.subscribe('*');
+      await e.bus.publish(room, env);
+      await e.bus.publish('*', env);
+      await t.until(2);
+      expect(t.seen.map((s) => s.address)).toEqual([room, '*']);
+    });
+
+    it('stores nothing with history off but still assigns increasing ids', async () => {
+      const e = await make(0);
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      const a = await e.history.post(draft(ann, '*', 'a'));
+      const b = await e.history.post(draft(ann, '*', 'b'));
+      expect(e.history.isAfter(b.id, a.id)).toBe(true);
+      expect(await e.history.range('*', ann.key, undefined, 10)).toEqual([]);
+    });
+  });
+}
