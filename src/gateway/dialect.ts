@@ -1,0 +1,68 @@
+import { parseCommand, commandHelp } from '../protocol/commands.js';
+import { encodeLine } from '../protocol/encode.js';
+import { ChorusError } from '../protocol/errors.js';
+import { parseFrame, parseFrameObject, type ClientFrame } from '../protocol/frames.js';
+import { renderFrame } from '../protocol/render.js';
+import { encodeLegacyFrame } from './framing.js';
+import type { Outbound } from './outbound.js';
+
+/** What one inbound line means: a frame for the session, or bytes answered on the spot (help). */
+export type Parsed = { frame: ClientFrame } | { reply: Buffer };
+
+/**
+ * How a connection speaks: JSON frames, or lines for people (text mode, and the legacy
+ * framed mode of the original course client). The session speaks frames; the dialect
+ * translates both ways.
+ */
+export interface Dialect {
+  readonly name: 'json' | 'text' | 'legacy';
+  parse(line: string, greeting: boolean): Parsed;
+  /** A direct reply to this session; undefined when the frame shows as nothing. */
+  encode(frame: object, self: string): Buffer | undefined;
+  /** A frame fanned out to many sessions. */
+  deliver(out: Outbound): Buffer | undefined;
+}
+
+export const jsonDialect: Dialect = {
+  name: 'json',
+  parse: (line) => ({ frame: parseFrame(line) }),
+  encode: (frame) => encodeLine(frame),
+  deliver: (out) => out.env.line,
+};
+
+function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) => Buffer): Dialect {
+  const wrap = (lines: string[]) => (lines.length === 0 ? undefined : frameLines(lines));
+  return {
+    name,
+    parse(line, greeting) {
+      if (greeting) return { frame: parseFrameObject({ type: 'hello', nick: greetingNick(name, line) }) };
+      const cmd = parseCommand(line);
+      switch (cmd.kind) {
+        case 'frame':
+          return { frame: parseFrameObject(cmd.frame) };
+        case 'history':
+          return { frame: parseFrameObject({ type: 'history', with: cmd.with ?? '*', limit: cmd.limit ?? 20 }) };
+        case 'help':
+          return { reply: frameLines(['[SERVER]: Commands:', ...commandHelp.map((l) => `  ${l}`)]) };
+        case 'usage':
+          throw new ChorusError(cmd.unknown ? 'unknown_type' : 'bad_frame', cmd.message);
+      }
+    },
+    encode: (frame, self) => wrap(renderFrame(frame as Record<string, unknown>, name, self)),
+    deliver: (out) => wrap(out.lines(name)),
+  };
+}
+
+/**
+ * The old client cannot answer a refusal, so whatever it sends as its nick is made into a
+ * valid one (the session then finds a free variant); text users are asked again instead.
+ */
+function greetingNick(name: 'text' | 'legacy', line: string): string {
+  const typed = line.trim();
+  if (name === 'text') return typed;
+  const cleaned = [...typed.normalize('NFC').replace(/[^\p{L}\p{N}_.-]/gu, '_')].slice(0, 28).join('');
+  return cleaned === '' ? 'guest' : cleaned;
+}
+
+export const textDialect = peopleDialect('text', (lines) => Buffer.from(lines.join('\n') + '\n'));
+export const legacyDialect = peopleDialect('legacy', (lines) => encodeLegacyFrame(lines.join('\n')));

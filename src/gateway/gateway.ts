@@ -1,0 +1,162 @@
+import type http from 'node:http';
+import type net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/types.js';
+import { encodeLine, errorFrame } from '../protocol/encode.js';
+import type { Dialect } from './dialect.js';
+import { Fanout } from './fanout.js';
+import type { Metrics } from './metrics.js';
+import type { Peer } from './peer.js';
+import { Session, type Hub, type Limits } from './session.js';
+import { createTcpServer } from './tcp.js';
+import { createWsServer } from './ws.js';
+
+export interface GatewayOptions {
+  host: string;
+  tcpPort: number;
+  wsPort: number;
+  maxFrameBytes: number;
+  maxConnections: number;
+  idleTimeoutMs: number;
+  drainMs: number;
+  limits: Limits;
+  tls?: { cert: Buffer; key: Buffer };
+}
+
+/** How often the online count is refreshed for the metric: cheap, and never per scrape. */
+const onlineRefreshMs = 2_000;
+
+/**
+ * One gateway: the TCP and WebSocket listeners, the sessions they open, and the local
+ * fan-out. It owns every socket, timer and subscription it starts, and stop() ends them.
+ */
+export class Gateway implements Hub {
+  readonly fanout: Fanout;
+  readonly limits: Limits;
+  private readonly sessions = new Set<Session>();
+  private readonly tcp: net.Server;
+  private readonly ws: http.Server;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
+  private stopped?: Promise<void>;
+
+  constructor(
+    readonly engine: Engine,
+    readonly metrics: Metrics,
+    readonly log: Logger,
+    private readonly opts: GatewayOptions,
+  ) {
+    this.limits = opts.limits;
+    this.fanout = new Fanout(engine.bus, (env) => {
+      if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
+    });
+    const open = (peer: Peer, dialect: Dialect) => this.open(peer, dialect);
+    this.tcp = createTcpServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
+    this.ws = createWsServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
+    engine.onOperation((op, seconds) => metrics.engineOp.labels(op).observe(seconds));
+    engine.onStatus((up) => {
+      metrics.engineUp.set(up ? 1 : 0);
+      log[up ? 'info' : 'warn']({ engine: engine.kind }, up ? 'engine reachable' : 'engine unreachable');
+    });
+  }
+
+  /** Ready for clients: listening, not draining, and the engine reachable. */
+  get ready(): boolean {
+    return this.state === 'running' && this.engine.up;
+  }
+
+  get connections(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<{ tcpPort: number; wsPort: number }> {
+    await this.engine.start();
+    this.metrics.engineUp.set(this.engine.up ? 1 : 0);
+    const tcpPort = await listen(this.tcp, this.opts.host, this.opts.tcpPort);
+    const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
+    this.state = 'running';
+    this.every(Math.max(250, this.opts.idleTimeoutMs / 3), () => this.sweep());
+    this.every(onlineRefreshMs, () => this.refreshOnline());
+    void this.refreshOnline();
+    return { tcpPort, wsPort };
+  }
+
+  /** Stops accepting, tells every client bye{reason:"restart"}, keeps their nicks for a resume elsewhere. */
+  stop(): Promise<void> {
+    if (this.state === 'idle' || this.state === 'running') {
+      this.state = 'draining';
+      this.stopped = this.drain();
+    }
+    return this.stopped ?? Promise.resolve();
+  }
+
+  forget(session: Session): void {
+    this.sessions.delete(session);
+  }
+
+  private open(peer: Peer, dialect: Dialect): Session | undefined {
+    if (this.state !== 'running' || this.sessions.size >= this.opts.maxConnections) {
+      const message = this.state === 'running' ? 'this gateway is full; try another' : 'this gateway is shutting down; try another';
+      const line = dialect.encode(errorFrame('too_many_connections', message), '') ?? encodeLine(errorFrame('too_many_connections', message));
+      this.metrics.rejected.labels('too_many_connections').inc();
+      peer.write(line);
+      peer.end();
+      return undefined;
+    }
+    const session = new Session(peer, dialect, this);
+    this.sessions.add(session);
+    this.log.info({ remote: peer.remote, transport: peer.transport, connections: this.sessions.size }, 'connection');
+    return session;
+  }
+
+  /** Closes sessions silent past the idle timeout; WebSocket peers are pinged first and their pongs count. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const session of this.sessions) {
+      if (!session.idles) continue;
+      if (now - session.lastSeen > this.opts.idleTimeoutMs) session.expire();
+      else session.probe();
+    }
+  }
+
+  private async refreshOnline(): Promise<void> {
+    if (!this.engine.up) return;
+    try {
+      this.metrics.onlineUsers.set(await this.engine.presence.count());
+    } catch {
+      /* the engine's status handler reports the outage */
+    }
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const timer = setInterval(fn, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  private async drain(): Promise<void> {
+    this.timers.forEach(clearInterval);
+    const closing = [close(this.tcp), close(this.ws)];
+    const bye = Promise.all([...this.sessions].map((s) => s.drain()));
+    await Promise.race([bye, new Promise((r) => setTimeout(r, this.opts.drainMs).unref())]);
+    await this.engine.stop();
+    this.ws.closeAllConnections?.();
+    await Promise.all(closing);
+    this.state = 'stopped';
+  }
+}
+
+function listen(server: net.Server | http.Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: net.Server | http.Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type Transport = 'tcp' | 'ws' | 'text' | 'legacy';
+export type MessageKind = 'public' | 'private' | 'group';
+
+/** Chat latencies: from well under a millisecond on one host to seconds under overload. */
+const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The metrics of ARCHITECTURE.md: names and labels are a contract with the dashboard and
+ * alerts. Labels stay low-cardinality: never a nick, room or address. `aggregator` says how
+ * the cluster primary combines its workers' values.
+ */
+export function createMetrics(registry: Registry) {
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    connections: new Gauge({
+      name: 'chorus_connections',
+      help: 'Open client connections by transport',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    onlineUsers: new Gauge({
+      name: 'chorus_online_users',
+      help: 'Users online across the whole cluster',
+      registers: [registry],
+      // Every worker reads the same cluster-wide number: summing would multiply it.
+      aggregator: 'max',
+    }),
+    received: new Counter({
+      name: 'chorus_messages_received_total',
+      help: 'Messages accepted from clients, by kind',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    delivered: new Counter({
+      name: 'chorus_messages_delivered_total',
+      help: 'Messages written to client sockets, by transport',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    deliveryLatency: new Histogram({
+      name: 'chorus_delivery_latency_seconds',
+      help: 'From the accepting gateway stamping a message to its write to the recipients\' sockets',
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+    rejected: new Counter({
+      name: 'chorus_frames_rejected_total',
+      help: 'Client frames refused with an error, by error code',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    slowConsumers: new Counter({
+      name: 'chorus_slow_consumer_disconnects_total',
+      help: 'Clients cut off because their unsent output passed the limit',
+      registers: [registry],
+    }),
+    engineUp: new Gauge({
+      name: 'chorus_engine_up',
+      help: '1 while the engine (Redis) is reachable',
+      registers: [registry],
+      // One worker that cannot reach Redis makes the gateway not fully up.
+      aggregator: 'min',
+    }),
+    engineOp: new Histogram({
+      name: 'chorus_engine_op_seconds',
+      help: 'Duration of engine (Redis) operations, by operation',
+      labelNames: ['op'] as const,
+      buckets: latencyBuckets,
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,20 @@
+import type { Transport } from './metrics.js';
+
+/** The socket side of a session, whatever the transport. */
+export interface Peer {
+  readonly transport: Transport;
+  /** host:port of the client, for logs. */
+  readonly remote: string;
+  write(bytes: Buffer): void;
+  /** Bytes written but not yet taken by the kernel: what a slow consumer piles up. */
+  buffered(): number;
+  /** Flush what is queued, then close; a peer that does not take it within a few seconds is destroyed. */
+  end(): void;
+  /** Close now, dropping what is queued. */
+  destroy(): void;
+  /** Stop or restart reading: backpressure on a client that sends faster than we answer. */
+  pause(): void;
+  resume(): void;
+  /** Transport-level liveness probe, where the transport has one (WebSocket ping). */
+  probe?(): void;
+}

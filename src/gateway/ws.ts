@@ -1,0 +1,87 @@
+import http from 'node:http';
+import https from 'node:https';
+import { isUtf8 } from 'node:buffer';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ChorusError } from '../protocol/errors.js';
+import { jsonDialect, type Dialect } from './dialect.js';
+import type { Peer } from './peer.js';
+import type { Session } from './session.js';
+import { closeTimeoutMs } from './tcp.js';
+
+export interface WsOptions {
+  maxFrameBytes: number;
+  tls?: { cert: Buffer; key: Buffer };
+  open(peer: Peer, dialect: Dialect): Session | undefined;
+}
+
+class WsPeer implements Peer {
+  readonly transport = 'ws' as const;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remote: string,
+  ) {}
+
+  /** Frames are JSON lines inside; a WebSocket text frame carries one without its newline. */
+  write(bytes: Buffer): void {
+    this.ws.send(bytes.subarray(0, bytes.length - 1), { binary: false });
+  }
+
+  buffered(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  end(): void {
+    this.ws.close(1000);
+    setTimeout(() => this.ws.terminate(), closeTimeoutMs).unref();
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  probe(): void {
+    this.ws.ping();
+  }
+}
+
+/** The WebSocket port: one JSON frame per text message, on any path. */
+export function createWsServer(opts: WsOptions): http.Server {
+  const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
+  server.on('request', (_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' }).end('Chorus speaks WebSocket here\n');
+  });
+  // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
+  // UTF-8 is checked here rather than by ws, which would close the connection over it.
+  const wss = new WebSocketServer({ server, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
+  wss.on('connection', (ws, req) => {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    const session = opts.open(new WsPeer(ws, remote), jsonDialect);
+    if (!session) return;
+    ws.on('message', (data, isBinary) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+      if (isBinary) session.onBadInput(new ChorusError('bad_frame', 'binary frames are not accepted; send JSON text'));
+      else if (!isUtf8(bytes)) session.onBadInput(new ChorusError('bad_frame', 'a frame must be UTF-8 text'));
+      else session.onLine(bytes.toString('utf8'));
+    });
+    ws.on('pong', () => {
+      session.lastSeen = Date.now();
+    });
+    ws.on('error', (err) => {
+      // ws reports an oversize frame as an error and closes with 1009: say so first.
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        session.onBadInput(new ChorusError('frame_too_large', `a frame may hold at most ${opts.maxFrameBytes} bytes`, true));
+      }
+    });
+    ws.on('close', () => session.onClosed());
+  });
+  return server;
+}

@@ -1,0 +1,70 @@
+/**
+ * Server frames as lines for people: the text mode (netcat, telnet), the legacy framed mode
+ * (the original course client, whose wording it keeps) and the console client.
+ */
+export type Style = 'text' | 'legacy';
+
+type Frame = Record<string, unknown>;
+
+const s = (v: unknown): string => (typeof v === 'string' ? v : String(v ?? ''));
+
+export function renderMessage(m: Frame, style: Style, self: string): string {
+  const from = s(m.from);
+  const to = s(m.to);
+  if (to.startsWith('@')) {
+    return from === self && to.slice(1) !== self
+      ? `[PRIVATE MESSAGE to ${to.slice(1)}]: ${s(m.text)}`
+      : `[PRIVATE MESSAGE from ${from}]: ${s(m.text)}`;
+  }
+  if (to.startsWith('#')) return `[${to} ${from}]: ${s(m.text)}`;
+  return style === 'legacy' ? `[${from}] said: ${s(m.text)}` : `[${from}]: ${s(m.text)}`;
+}
+
+function list(names: unknown): string {
+  return Array.isArray(names) ? names.map(s).join(', ') : '';
+}
+
+/** The lines a frame shows as, or none (acks, for instance, are silent for people). */
+export function renderFrame(f: Frame, style: Style, self: string): string[] {
+  switch (f.type) {
+    case 'welcome':
+      return [`[SERVER]: Welcome, ${s(f.nick)}! ${s(f.online)} online. Type !help for commands.`];
+    case 'msg':
+      return [renderMessage(f, style, self)];
+    case 'presence':
+      if (f.event === 'online') {
+        return [style === 'legacy' ? `[NEW CONNECTION] User ${s(f.nick)} connected.` : `[SERVER]: ${s(f.nick)} joined the chat.`];
+      }
+      return [style === 'legacy' ? `[DISCONNECTED] User ${s(f.nick)} disconnected.` : `[SERVER]: ${s(f.nick)} left the chat.`];
+    case 'joined':
+      return Array.isArray(f.members)
+        ? [`[SERVER]: You joined ${s(f.room)}. Members (${f.members.length}): ${list(f.members)}`]
+        : [`[SERVER]: ${s(f.nick)} joined ${s(f.room)}.`];
+    case 'left':
+      return s(f.nick) === self ? [`[SERVER]: You left ${s(f.room)}.`] : [`[SERVER]: ${s(f.nick)} left ${s(f.room)}.`];
+    case 'who': {
+      const users = Array.isArray(f.users) ? f.users : [];
+      return f.room === undefined
+        ? [`Online users (${users.length}): ${list(users)}`]
+        : [`Members of ${s(f.room)} (${users.length}): ${list(users)}`];
+    }
+    case 'history': {
+      const messages = Array.isArray(f.messages) ? (f.messages as Frame[]) : [];
+      if (messages.length === 0) return [`[SERVER]: No history with ${s(f.with)}.`];
+      return [
+        `[SERVER]: Last ${messages.length} message(s) with ${s(f.with)}:`,
+        ...messages.map((m) => renderMessage(m, style, self)),
+      ];
+    }
+    case 'pong':
+      return ['[SERVER]: pong'];
+    case 'bye':
+      return f.reason === 'restart'
+        ? ['[SERVER]: The server is restarting; please reconnect.']
+        : ['[SERVER]: Goodbye!'];
+    case 'error':
+      return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
+    default:
+      return [];
+  }
+}
