@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig([], {});
+    expect(c).toMatchObject({ tcpPort: 50445, wsPort: 50446, metricsPort: 9464, workers: 1, history: 1000, logLevel: 'info' });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('lets flags win over CHORUS_* variables over defaults', () => {
+    expect(loadConfig([], { CHORUS_TCP_PORT: '4000' }).tcpPort).toBe(4000);
+    expect(loadConfig(['--tcp-port', '5000'], { CHORUS_TCP_PORT: '4000' }).tcpPort).toBe(5000);
+    expect(loadConfig(['--tcp-port=6000'], {}).tcpPort).toBe(6000);
+    expect(loadConfig(['--redis-cluster', 'a:1, b:2'], {}).redisCluster).toEqual(['a:1', 'b:2']);
+  });
+
+  it('runs one worker per core with Redis unless told otherwise', () => {
+    expect(loadConfig(['--redis', 'redis://x:1'], {}).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig(['--redis', 'redis://x:1', '--workers', '3'], {}).workers).toBe(3);
+  });
+
+  it.each([
+    [['--tcp-port', '70000'], 'port number'],
+    [['--workers', '2'], 'needs --redis'],
+    [['--redis', 'redis://a', '--redis-cluster', 'b:1'], 'not both'],
+    [['--tls-cert', 'c.pem'], 'go together'],
+    [['--log-level', 'loud'], 'one of'],
+    [['--nope'], 'unknown option'],
+    [['--host'], 'needs a value'],
+  ])('refuses %j', (argv, message) => {
+    expect(() => loadConfig(argv, {})).toThrow(ConfigError);
+    expect(() => loadConfig(argv, {})).toThrow(message);
+  });
+});
