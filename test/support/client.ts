@@ -11,6 +11,7 @@ export class TestClient {
   readonly received: Frame[] = [];
   private readonly queue: Frame[] = [];
   private refs = 0;
+  private readonly listeners: Array<(frame: Frame) => void> = [];
   closed = false;
   welcome: Frame | undefined;
 
@@ -83,9 +84,15 @@ export class TestClient {
     this.shut();
   }
 
+  /** Calls `listener` with every frame from now on (queued for next() as well). */
+  onFrame(listener: (frame: Frame) => void): void {
+    this.listeners.push(listener);
+  }
+
   private push(frame: Frame): void {
     this.received.push(frame);
     this.queue.push(frame);
+    this.listeners.forEach((l) => l(frame));
   }
 
   private async take(match: (f: Frame) => boolean, what: string, timeoutMs: number): Promise<Frame> {

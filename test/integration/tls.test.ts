@@ -1,0 +1,53 @@
+// --tls-cert/--tls-key: TCP becomes TLS and WebSocket becomes WSS, on the same sessions.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import tls from 'node:tls';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startServer, type ServerHandle } from '../support/server.js';
+import { waitUntil } from '../support/wait.js';
+
+let dir: string;
+let server: ServerHandle;
+let cert: Buffer;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'chorus-tls-'));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+  cert = readFileSync(join(dir, 'cert.pem'));
+  server = await startServer(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+});
+afterAll(async () => {
+  await server?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('chats over TLS and WSS, trusting the server certificate', async () => {
+  const socket = tls.connect({ host: '127.0.0.1', port: server.tcpPort, ca: cert });
+  let tcpText = '';
+  socket.on('data', (d) => (tcpText += d.toString()));
+  await new Promise((r) => socket.once('secureConnect', r));
+  expect(socket.authorized).toBe(true);
+  socket.write('{"type":"hello","nick":"secure"}\n');
+  await waitUntil(() => tcpText.includes('"welcome"'), 'a welcome over TLS');
+
+  const ws = new WebSocket(`wss://127.0.0.1:${server.wsPort}`, { ca: cert });
+  const frames: any[] = [];
+  ws.on('message', (d) => frames.push(JSON.parse(String(d))));
+  await new Promise((r) => ws.once('open', r));
+  ws.send('{"type":"hello","nick":"wss"}');
+  await waitUntil(() => frames.some((f) => f.type === 'welcome'), 'a welcome over WSS');
+  ws.send('{"type":"send","to":"@secure","text":"encrypted hello"}');
+  await waitUntil(() => tcpText.includes('encrypted hello'), 'the private message over TLS');
+  socket.destroy();
+  ws.close();
+});
+
+it('refuses plain TCP on the TLS port without harming others', async () => {
+  const plain = await import('node:net').then((net) => net.connect({ host: '127.0.0.1', port: server.tcpPort }));
+  plain.write('{"type":"hello","nick":"plain"}\n');
+  await new Promise((r) => plain.once('close', r));
+  expect(await server.readyz()).toBe(200);
+});
