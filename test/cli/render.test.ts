@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { LineBuffer } from '../../src/cli/connection.js';
+import { errorLine, hhmm, renderFrame, sanitize, type RenderContext } from '../../src/cli/render.js';
+
+const ctx: RenderContext = { self: 'ann', color: false, timestamps: false };
+const show = (frame: Record<string, unknown>, c: RenderContext = ctx) => renderFrame(c, frame as never);
+const ts = new Date(2030, 0, 2, 9, 5).getTime();
+
+describe('rendering server frames', () => {
+  it('shows public, private and room messages as the text mode does', () => {
+    expect(show({ type: 'msg', id: '1', from: 'bob', to: '*', text: 'hi all', ts })).toEqual(['[bob]: hi all']);
+    expect(show({ type: 'msg', id: '2', from: 'bob', to: '@ann', text: 'psst', ts })).toEqual(['[PRIVATE MESSAGE from bob]: psst']);
+    expect(show({ type: 'msg', id: '3', from: 'bob', to: '#dev', text: 'build is green', ts })).toEqual(['[#dev bob]: build is green']);
+  });
+
+  it('prefixes HH:MM with --timestamps', () => {
+    expect(show({ type: 'msg', id: '1', from: 'bob', to: '*', text: 'hi', ts }, { ...ctx, timestamps: true })).toEqual(['09:05 [bob]: hi']);
+    expect(hhmm(ts)).toBe('09:05');
+  });
+
+  it('greets, and lists who is online', () => {
+    expect(show({ type: 'welcome', nick: 'ann', session: 's', gateway: 'g', online: 3, version: 1 })).toEqual([
+      'Welcome, ann! 3 online. Type !help for commands.',
+    ]);
+    expect(show({ type: 'who', users: ['ann', 'bob', 'carol'], count: 3 })).toEqual(['Online (3): ann, bob, carol']);
+    expect(show({ type: 'who', room: '#dev', users: [], count: 0 })).toEqual(['In #dev (0): nobody']);
+  });
+
+  it('announces presence and room changes, but not this user\'s own presence', () => {
+    expect(show({ type: 'presence', event: 'online', nick: 'bob', ts })).toEqual(['* bob joined the chat']);
+    expect(show({ type: 'presence', event: 'offline', nick: 'bob', ts })).toEqual(['* bob left the chat']);
+    expect(show({ type: 'presence', event: 'online', nick: 'ann', ts })).toEqual([]);
+    expect(show({ type: 'joined', room: '#dev', nick: 'ann', members: ['ann', 'bob'] })).toEqual(['[SERVER]: you joined #dev (2 in the room: ann, bob)']);
+    expect(show({ type: 'joined', room: '#dev', nick: 'bob' })).toEqual(['* bob joined #dev']);
+    expect(show({ type: 'left', room: '#dev', nick: 'ann' })).toEqual(['[SERVER]: you left #dev']);
+    expect(show({ type: 'left', room: '#dev', nick: 'bob' })).toEqual(['* bob left #dev']);
+  });
+
+  it('shows errors with their code', () => {
+    expect(show({ type: 'error', code: 'no_such_user', message: '@zed is not online' })).toEqual(['[ERROR] @zed is not online (no_such_user)']);
+    expect(errorLine(ctx, 'unknown command !foo')).toBe('[ERROR] unknown command !foo');
+  });
+
+  it('shows history oldest first, own private messages as "to"', () => {
+    const lines = show({
+      type: 'history',
+      with: '@bob',
+      messages: [
+        { type: 'msg', id: '1', from: 'bob', to: '@ann', text: 'hi ann', ts },
+        { type: 'msg', id: '2', from: 'ann', to: '@bob', text: 'hi bob', ts },
+      ],
+    });
+    expect(lines).toEqual([
+      '[SERVER]: the last 2 messages in your private chat with bob:',
+      '09:05 [PRIVATE MESSAGE from bob]: hi ann',
+      '09:05 [PRIVATE MESSAGE to bob]: hi bob',
+    ]);
+    expect(show({ type: 'history', with: '#dev', messages: [] })).toEqual(['[SERVER]: no messages in #dev']);
+  });
+
+  it('keeps acks and pongs quiet, and ignores types it does not know', () => {
+    expect(show({ type: 'ack', ref: '1', id: '9', ts })).toEqual([]);
+    expect(show({ type: 'pong' })).toEqual([]);
+    expect(show({ type: 'from_the_future', x: 1 })).toEqual([]);
+  });
+
+  it('colours only when asked', () => {
+    const [line] = show({ type: 'msg', id: '1', from: 'bob', to: '*', text: 'hi', ts }, { ...ctx, color: true });
+    expect(line).toContain('\x1b[');
+    expect(line!.replace(/\x1b\[\d+m/g, '')).toBe('[bob]: hi');
+  });
+
+  it('never prints control characters from other people', () => {
+    const [line] = show({ type: 'msg', id: '1', from: 'bob', to: '*', text: 'a\x1b[2Jb\r\nc\u202ed\x07', ts });
+    expect(line).toBe('[bob]: a\ufffd[2Jb ↵ cd\ufffd');
+    expect(sanitize('tab\there')).toBe('tab    here');
+  });
+
+  it('survives frames with missing or wrong-typed fields', () => {
+    expect(show({ type: 'msg' })).toEqual(['[]: ']);
+    expect(show({ type: 'who', users: 'nope' })).toEqual(['Online (0): nobody']);
+    expect(show({ type: 'error' })).toEqual(['[ERROR] the server refused the request']);
+  });
+});
+
+describe('the inbound line buffer', () => {
+  it('splits lines across reads, keeps UTF-8 split mid-character whole, and drops \\r', () => {
+    const buf = new LineBuffer(1024);
+    const bytes = Buffer.from('{"a":"é"}\r\n{"b":1}\n');
+    expect(buf.push(bytes.subarray(0, 7))).toEqual([]);
+    expect(buf.push(bytes.subarray(7, 13))).toEqual(['{"a":"é"}']);
+    expect(buf.push(bytes.subarray(13))).toEqual(['{"b":1}']);
+  });
+
+  it('refuses an unfinished line past its bound instead of holding it', () => {
+    const buf = new LineBuffer(16);
+    expect(buf.push(Buffer.from('0123456789'))).toEqual([]);
+    expect(() => buf.push(Buffer.from('0123456789'))).toThrow(/longer than 16 bytes/);
+  });
+});
