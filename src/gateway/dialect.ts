@@ -3,7 +3,7 @@ import { encodeLine } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import { parseFrame, parseFrameObject, type ClientFrame } from '../protocol/frames.js';
 import { renderFrame } from '../protocol/render.js';
-import { encodeLegacyFrame } from './framing.js';
+import { encodeLegacyFrame, encodeWsTextFrame } from './framing.js';
 import type { Outbound } from './outbound.js';
 
 /** What one inbound line means: a frame for the session, or bytes answered on the spot (help). */
@@ -15,7 +15,7 @@ export type Parsed = { frame: ClientFrame } | { reply: Buffer };
  * translates both ways.
  */
 export interface Dialect {
-  readonly name: 'json' | 'text' | 'legacy';
+  readonly name: 'json' | 'ws' | 'text' | 'legacy';
   parse(line: string, greeting: boolean): Parsed;
   /** A direct reply to this session; undefined when the frame shows as nothing. */
   encode(frame: object, self: string): Buffer | undefined;
@@ -28,6 +28,14 @@ export const jsonDialect: Dialect = {
   parse: (line) => ({ frame: parseFrame(line) }),
   encode: (frame) => encodeLine(frame),
   deliver: (out) => out.env.line,
+};
+
+/** JSON in WebSocket text frames, framed here so that fan-out frames each message once for all sockets. */
+export const wsDialect: Dialect = {
+  name: 'ws',
+  parse: jsonDialect.parse,
+  encode: (frame) => encodeWsTextFrame(Buffer.from(JSON.stringify(frame))),
+  deliver: (out) => out.asWsFrame(),
 };
 
 function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) => Buffer): Dialect {

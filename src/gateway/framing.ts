@@ -83,3 +83,25 @@ export class LegacyDecoder {
     }
   }
 }
+
+/**
+ * A server-to-client WebSocket text frame (RFC 6455 5.2: FIN, opcode 1, unmasked) holding
+ * `payload`. Built once per fanned-out message and written as-is to every WebSocket.
+ */
+export function encodeWsTextFrame(payload: Buffer): Buffer {
+  const len = payload.length;
+  const headerBytes = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerBytes + len);
+  frame[0] = 0x81;
+  if (len < 126) {
+    frame[1] = len;
+  } else if (len < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(len, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(len), 2);
+  }
+  payload.copy(frame, headerBytes);
+  return frame;
+}

@@ -1,5 +1,6 @@
 import type { Envelope } from '../engine/types.js';
 import { renderFrame, type Style } from '../protocol/render.js';
+import { encodeWsTextFrame } from './framing.js';
 
 /**
  * One frame on its way to this gateway's sockets. JSON clients get the envelope's bytes as
@@ -8,12 +9,18 @@ import { renderFrame, type Style } from '../protocol/render.js';
  */
 export class Outbound {
   private readonly rendered = new Map<Style, string[]>();
+  private wsFrame: Buffer | undefined;
 
   constructor(readonly env: Envelope) {}
 
   /** An outbound frame for a stored message (resume replays). */
   static stored(id: string, json: string): Outbound {
     return new Outbound({ id, ts: 0, from: '', line: Buffer.from(json + '\n') });
+  }
+
+  /** The JSON line as one WebSocket frame, the same bytes for every WebSocket. */
+  asWsFrame(): Buffer {
+    return (this.wsFrame ??= encodeWsTextFrame(this.env.line.subarray(0, this.env.line.length - 1)));
   }
 
   lines(style: Style): string[] {

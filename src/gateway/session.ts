@@ -87,7 +87,7 @@ export class Session implements Subscriber {
     this.lastSeen = Date.now();
     if (this.state === 'closed') return;
     if (!this.bucket.take()) {
-      this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.dialect.name === 'json' ? refOf(line) : undefined);
+      this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
       return;
     }
     this.queue.push(line);
@@ -145,7 +145,7 @@ export class Session implements Subscriber {
       } catch (err) {
         const error = asChorusError(err);
         if (!(err instanceof ChorusError)) this.hub.log.warn({ err, nick: this.claim?.nick }, 'engine operation failed');
-        this.refuse(error, ref ?? (this.dialect.name === 'json' ? refOf(line) : undefined));
+        this.refuse(error, ref ?? this.refIn(line));
       }
     }
     this.busy = false;
@@ -368,6 +368,11 @@ export class Session implements Subscriber {
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');
     }
+  }
+
+  /** The ref of a line that was not handled, so its refusal can answer it (JSON clients only). */
+  private refIn(line: string): string | undefined {
+    return this.dialect.name === 'json' || this.dialect.name === 'ws' ? refOf(line) : undefined;
   }
 
   private refuse(err: ChorusError, ref?: string): void {

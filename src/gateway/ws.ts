@@ -1,9 +1,11 @@
 import http from 'node:http';
 import https from 'node:https';
 import { isUtf8 } from 'node:buffer';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ChorusError } from '../protocol/errors.js';
-import { jsonDialect, type Dialect } from './dialect.js';
+import { wsDialect, type Dialect } from './dialect.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
 import { closeTimeoutMs } from './tcp.js';
@@ -14,21 +16,28 @@ export interface WsOptions {
   open(peer: Peer, dialect: Dialect): Session | undefined;
 }
 
+/**
+ * Writes go straight to the socket as whole frames the dialect built (wsDialect), so a
+ * fanned-out message is framed once for every WebSocket. That is safe beside ws's own
+ * writes (pongs, close) because, without compression, ws writes each frame whole and at once.
+ */
 class WsPeer implements Peer {
   readonly transport = 'ws' as const;
+  readonly remote: string;
 
   constructor(
     private readonly ws: WebSocket,
-    readonly remote: string,
-  ) {}
+    private readonly socket: Duplex & { writableLength: number },
+  ) {
+    this.remote = `${(socket as Partial<Socket>).remoteAddress}:${(socket as Partial<Socket>).remotePort}`;
+  }
 
-  /** Frames are JSON lines inside; a WebSocket text frame carries one without its newline. */
-  write(bytes: Buffer): void {
-    this.ws.send(bytes.subarray(0, bytes.length - 1), { binary: false });
+  write(frame: Buffer): void {
+    this.socket.write(frame);
   }
 
   buffered(): number {
-    return this.ws.bufferedAmount;
+    return this.socket.writableLength;
   }
 
   end(): void {
@@ -61,10 +70,12 @@ export function createWsServer(opts: WsOptions): http.Server {
   });
   // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
   // UTF-8 is checked here rather than by ws, which would close the connection over it.
-  const wss = new WebSocketServer({ server, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
-  wss.on('connection', (ws, req) => {
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    const session = opts.open(new WsPeer(ws, remote), jsonDialect);
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
+  server.on('upgrade', (req, socket, head) => {
+    wss.handleUpgrade(req, socket, head, (ws) => serve(ws, socket as Duplex & { writableLength: number }));
+  });
+  const serve = (ws: WebSocket, socket: Duplex & { writableLength: number }) => {
+    const session = opts.open(new WsPeer(ws, socket), wsDialect);
     if (!session) return;
     ws.on('message', (data, isBinary) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
@@ -82,6 +93,6 @@ export function createWsServer(opts: WsOptions): http.Server {
       }
     });
     ws.on('close', () => session.onClosed());
-  });
+  };
   return server;
 }

@@ -46,7 +46,9 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
   const id = cluster.worker!.id;
   const tell = (msg: WorkerMessage) => process.send?.(msg);
   const { gateway, registry, ports } = await startGateway(config, log, id);
-  // The primary's AggregatorRegistry asks each worker for these over IPC.
+  // The primary's AggregatorRegistry asks each worker for these over IPC; constructing one
+  // here is what installs the worker's side of that exchange.
+  new AggregatorRegistry();
   AggregatorRegistry.setRegistries([registry]);
   gateway.engine.onStatus(() => tell({ chorus: 'ready', ready: gateway.ready }));
   tell({ chorus: 'listening', ...ports });

@@ -1,0 +1,74 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+
+export type Client = Redis | Cluster;
+
+/** The two connections of one gateway: commands, and the subscriber (which can do nothing else). */
+export interface Connections {
+  readonly kind: 'standalone' | 'cluster';
+  readonly cmd: Client;
+  readonly sub: Client;
+}
+
+export interface ConnectOptions {
+  url?: string;
+  cluster?: string[];
+}
+
+/** Reconnect forever: fast at first, then every 2 s; a gateway outlives any Redis outage. */
+const maxBackoffMs = 2_000;
+export function backoffMs(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 10), maxBackoffMs);
+}
+
+/** For every connection, standalone or to a cluster node. */
+const perConnection: RedisOptions = {
+  // A command in flight when the connection drops fails at once and is never sent twice: a
+  // post script might have run already, and the client's retry (with its ref) is the one
+  // place that decides to send again.
+  maxRetriesPerRequest: 0,
+  autoResendUnfulfilledCommands: false,
+  // A Redis that stops answering (paused, overloaded, half-open socket) fails operations
+  // too, instead of leaving sessions waiting on a reply that may never come.
+  commandTimeout: 3_000,
+  connectTimeout: 5_000,
+};
+
+const standalone: RedisOptions = {
+  ...perConnection,
+  lazyConnect: true,
+  // Redis down means `unavailable` now, not a queue that grows until it comes back.
+  enableOfflineQueue: false,
+  retryStrategy: backoffMs,
+};
+
+export function connect(opts: ConnectOptions): Connections {
+  if (opts.cluster && opts.cluster.length > 0) {
+    const seeds = opts.cluster.map(parseNode);
+    const clusterOptions: ClusterOptions = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      clusterRetryStrategy: backoffMs,
+      redisOptions: perConnection,
+    };
+    return {
+      kind: 'cluster',
+      cmd: new Cluster(seeds, { ...clusterOptions, enableAutoPipelining: true }),
+      // Without it, SSUBSCRIBE on a real multi-master 7.0 cluster hangs or loops on MOVED.
+      sub: new Cluster(seeds, { ...clusterOptions, shardedSubscribers: true }),
+    };
+  }
+  if (!opts.url) throw new Error('the Redis engine needs a url or cluster seed nodes');
+  return {
+    kind: 'standalone',
+    cmd: new Redis(opts.url, { ...standalone, enableAutoPipelining: true }),
+    // The bus resubscribes itself after a reconnect, and reports ready only once it has.
+    sub: new Redis(opts.url, { ...standalone, autoResubscribe: false }),
+  };
+}
+
+function parseNode(node: string): { host: string; port: number } {
+  const colon = node.lastIndexOf(':');
+  const port = Number(node.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port)) throw new Error(`a cluster node is host:port, not "${node}"`);
+  return { host: node.slice(0, colon).replace(/^\[|\]$/g, ''), port };
+}

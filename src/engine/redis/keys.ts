@@ -1,0 +1,84 @@
+import type { Address, NickKey, RoomKey } from '../../protocol/names.js';
+import { conversationOf } from '../ids.js';
+
+/*
+ * Every Redis key and channel name of the engine, built here and nowhere else.
+ *
+ * Redis Cluster puts a key in the slot of its first `{...}` hash tag, and a script or an
+ * SPUBLISH may only touch one slot. So everything a post or a claim touches at once shares
+ * a tag:
+ *
+ *   <prefix>{u:<nickkey>}:nick      string   "<session> <gateway>": who holds the nick
+ *   <prefix>{u:<nickkey>}:rooms     set      room keys the user is in (kept through a grace period)
+ *   <prefix>{u:<nickkey>}:log       stream   messages to @nickkey (what a resume replays)
+ *   <prefix>{u:<nickkey>}:bus       channel  @nickkey (sharded on a cluster)
+ *   <prefix>{u:<nickkey>}:ref:<d>   string   "<id> <ts>" of the post that carried dedupe ref <d>
+ *   <prefix>{r:<roomkey>}:members   set      display nicks in the room (the post guard)
+ *   <prefix>{r:<roomkey>}:log|:bus|:ref:<d>   as for users
+ *   <prefix>{pub}:log|:bus|:ref:<d>           the public target `*` (its channel is plain pub/sub)
+ *   <prefix>{c:<a>|<b>}:log         stream   the private conversation of a and b, both directions
+ *   <prefix>{online}                set      display nicks online now (SCARD is the count)
+ *   <prefix>{gateways}              set      ids of gateways that may hold users
+ *   <prefix>{gw:<id>}:lease         string   present while the gateway is alive (PX lease)
+ *   <prefix>{gw:<id>}:users         set      "<nickkey> <session> <nick>" of its live users
+ *   <prefix>{gw:<id>}:reaping       string   lock held by the gateway cleaning up after a dead one
+ *   <prefix>{gw:<id>}:reaped        string   set once it was cleaned up, so that if it was only cut
+ *                                            off, it announces its users online again
+ *
+ * Nick and room keys hold only letters, digits, `_`, `-`, `.` (and the room's `#`), never
+ * `{`, `}`, `|` or a space, so they cannot break out of their tags or fields.
+ */
+export interface Keys {
+  nick(key: NickKey): string;
+  userRooms(key: NickKey): string;
+  members(room: RoomKey): string;
+  /** The stream a message to `address` is filed in (the recipient's inbox for `@nick`). */
+  log(address: Address): string;
+  conversation(a: NickKey, b: NickKey): string;
+  /** Lives in the target's slot, so the post script checks and sets it atomically. */
+  ref(address: Address, dedupe: string): string;
+  channel(address: Address): string;
+  readonly online: string;
+  readonly gateways: string;
+  lease(gateway: string): string;
+  gatewayUsers(gateway: string): string;
+  reaping(gateway: string): string;
+  reaped(gateway: string): string;
+}
+
+export function makeKeys(prefix: string): Keys {
+  if (/[{}]/.test(prefix)) throw new Error(`the Redis key prefix may not hold "{" or "}": ${prefix}`);
+  const user = (key: string) => `${prefix}{u:${key}}`;
+  const room = (key: string) => `${prefix}{r:${key}}`;
+  const gateway = (id: string) => `${prefix}{gw:${id}}`;
+  const tagOf = (address: Address): string => {
+    if (address === '*') return `${prefix}{pub}`;
+    return address.startsWith('@') ? user(address.slice(1)) : room(address);
+  };
+  return {
+    nick: (key) => `${user(key)}:nick`,
+    userRooms: (key) => `${user(key)}:rooms`,
+    members: (key) => `${room(key)}:members`,
+    log: (address) => `${tagOf(address)}:log`,
+    conversation: (a, b) => `${prefix}{c:${conversationOf(a, b)}}:log`,
+    ref: (address, dedupe) => `${tagOf(address)}:ref:${dedupe}`,
+    channel: (address) => `${tagOf(address)}:bus`,
+    online: `${prefix}{online}`,
+    gateways: `${prefix}{gateways}`,
+    lease: (id) => `${gateway(id)}:lease`,
+    gatewayUsers: (id) => `${gateway(id)}:users`,
+    reaping: (id) => `${gateway(id)}:reaping`,
+    reaped: (id) => `${gateway(id)}:reaped`,
+  };
+}
+
+/** A gateway's users set member: enough to find the nick key, prove the session and announce the nick. */
+export function gatewayUser(key: NickKey, session: string, nick: string): string {
+  return `${key} ${session} ${nick}`;
+}
+
+export function parseGatewayUser(member: string): { key: NickKey; session: string; nick: string } | undefined {
+  const [key, session, nick] = member.split(' ');
+  if (!key || !session || !nick) return undefined;
+  return { key: key as NickKey, session, nick };
+}

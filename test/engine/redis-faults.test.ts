@@ -1,0 +1,559 @@
+// The Redis engine between gateways and through failures: several engines ("gateways") on
+// one real redis-server or Redis Cluster, a gateway process killed with SIGKILL or frozen
+// with SIGSTOP, and a Redis restarted empty under a running gateway.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisEngine, type RedisEngineOptions } from '../../src/engine/redis/index.js';
+import type { Engine, Envelope, Posted } from '../../src/engine/types.js';
+import { messageJson, messageTail } from '../../src/protocol/encode.js';
+import { asChorusError } from '../../src/protocol/errors.js';
+import { parseRoom, roomAddress, roomKey, type Address } from '../../src/protocol/names.js';
+import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
+import { claimOf } from './contract.js';
+
+const log = pino({ level: 'silent' });
+const devKey = roomKey(parseRoom('#Dev'));
+/** The room's key, and its address for the bus and history. */
+const dev = roomAddress(devKey);
+const leaseMs = 600;
+
+function draft(from: ReturnType<typeof claimOf>, to: Address, text: string, extra: { dedupe?: string } = {}) {
+  const ts = Date.now();
+  return { from, to, ts, tail: messageTail(from.nick, to, text, ts), ...extra };
+}
+
+/** Retries an assertion until it passes or the deadline is over (then its last failure is thrown). */
+async function eventually<T>(check: () => Promise<T>, deadlineMs = 5_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+/** Every envelope an engine's bus hands over. */
+function tap(engine: Engine): Array<{ address: Address; env: Envelope }> {
+  const seen: Array<{ address: Address; env: Envelope }> = [];
+  engine.bus.onEnvelope((address, env) => seen.push({ address, env }));
+  return seen;
+}
+
+/** A TCP hop between one gateway and Redis that the test can cut: a network partition of one gateway. */
+async function startProxy(targetPort: number): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let open = true;
+  const server = createServer((client) => {
+    if (!open) return client.destroy();
+    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+      sockets.add(a);
+      a.pipe(b);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut() {
+      open = false;
+      for (const socket of sockets) socket.destroy();
+    },
+    heal() {
+      open = true;
+    },
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/*
+ * A gateway in its own process, so that it can die for real. Node 20 runs no TypeScript, so
+ * the child registers a loader that transpiles the engine's sources with the project's
+ * TypeScript on the fly (imports say `.js`, files are `.ts`).
+ */
+const typescriptUrl = pathToFileURL(createRequire(import.meta.url).resolve('typescript')).href;
+const engineUrl = new URL('../../src/engine/redis/index.ts', import.meta.url).href;
+const hooks = `
+import ts from ${JSON.stringify(typescriptUrl)};
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+export async function resolve(specifier, context, next) {
+  try {
+    return await next(specifier, context);
+  } catch (err) {
+    if (!specifier.startsWith('.') || !specifier.endsWith('.js')) throw err;
+    return next(specifier.slice(0, -3) + '.ts', context);
+  }
+}
+export async function load(url, context, next) {
+  if (!url.startsWith('file:') || !url.endsWith('.ts')) return next(url, context);
+  const source = await readFile(fileURLToPath(url), 'utf8');
+  const compilerOptions = { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 };
+  return { format: 'module', source: ts.transpileModule(source, { compilerOptions }).outputText, shortCircuit: true };
+}`;
+const child = `
+import { register } from 'node:module';
+register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}));
+const { pino } = await import('pino');
+const { createRedisEngine } = await import(${JSON.stringify(engineUrl)});
+const spec = JSON.parse(process.env.CHORUS_TEST_GATEWAY);
+const engine = createRedisEngine({ ...spec.engine, log: pino({ level: 'silent' }) });
+await engine.start();
+for (const user of spec.users) {
+  if (!(await engine.presence.claim(user.claim, 'new'))) throw new Error('claim refused: ' + user.claim.nick);
+  for (const room of user.rooms) await engine.presence.join(room, user.claim);
+}
+process.stdout.write('ready\\n');
+setInterval(() => {}, 60_000);
+`;
+
+interface ChildGateway {
+  readonly process: ChildProcess;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+async function startChildGateway(
+  engine: Omit<RedisEngineOptions, 'log'>,
+  users: Array<{ claim: ReturnType<typeof claimOf>; rooms: string[] }>,
+): Promise<ChildGateway> {
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', child], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { ...process.env, CHORUS_TEST_GATEWAY: JSON.stringify({ engine, users }) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(proc);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`child gateway not ready:\n${output}`)), 15_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (output.includes('ready\n')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`child gateway exited:\n${output}`));
+    });
+  });
+  return {
+    process: proc,
+    async kill(signal) {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      proc.kill(signal);
+      if (signal === 'SIGKILL' || signal === 'SIGTERM') await exited;
+    },
+  };
+}
+
+const children = new Set<ChildProcess>();
+let engines: Engine[] = [];
+
+afterEach(async () => {
+  for (const proc of children) {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      proc.kill('SIGKILL');
+      await exited;
+    }
+  }
+  children.clear();
+  await Promise.all(engines.map((e) => e.stop()));
+  engines = [];
+});
+
+describe('Redis engine, gateways on one standalone Redis', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** Engines ("gateways") sharing one prefix: one chat system per test. */
+  function system(extra: Partial<RedisEngineOptions> = {}) {
+    const prefix = `f-${randomUUID().slice(0, 8)}:`;
+    const options = (): Omit<RedisEngineOptions, 'log'> => ({
+      url: redis.url, prefix, historyLimit: 100, gatewayId: `gw-${randomUUID().slice(0, 8)}`, leaseMs, ...extra,
+    });
+    return {
+      options,
+      async gateway(): Promise<Engine> {
+        const engine = createRedisEngine({ ...options(), log });
+        engines.push(engine);
+        await engine.start();
+        return engine;
+      },
+    };
+  }
+
+  it('holds a nick claimed on one gateway against every other gateway', async () => {
+    const chat = system();
+    const [a, b] = [await chat.gateway(), await chat.gateway()];
+    const ann = claimOf('Ann');
+    expect(await a.presence.claim(ann, 'new')).toBe(true);
+    expect(await b.presence.claim(claimOf('ANN'), 'new')).toBe(false);
+    expect(await b.presence.online()).toEqual(['Ann']);
+    expect(await b.presence.count()).toBe(1);
+    await a.presence.release(ann);
+    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(true);
+  });
+
+  it('delivers a post accepted on one gateway to another, byte for byte as the memory engine encodes it', async () => {
+    const chat = system();
+    const [a, b] = [await chat.gateway(), await chat.gateway()];
+    const seenA = tap(a);
+    const seenB = tap(b);
+    const ann = claimOf('ann');
+    const bob = claimOf('Bob');
+    await a.presence.claim(ann, 'new');
+    await b.presence.claim(bob, 'new');
+    await Promise.all([a.bus.subscribe('*'), b.bus.subscribe('*'), b.bus.subscribe('@bob'), b.bus.subscribe(dev)]);
+    await b.presence.join(devKey, bob);
+    await a.presence.join(devKey, ann);
+
+    const posts = [draft(ann, '*', 'hello "all" ☃\n'), draft(ann, '@bob', 'psst'), draft(ann, dev, 'dev talk')];
+    const acks: Posted[] = [];
+    for (const d of posts) acks.push(await a.history.post(d));
+    await eventually(async () => expect(seenB).toHaveLength(3));
+    seenB.forEach(({ address, env }, i) => {
+      expect(address).toBe(posts[i]!.to);
+      expect(env).toMatchObject({ id: acks[i]!.id, ts: posts[i]!.ts, from: 'ann' });
+      expect(env.line.equals(Buffer.from(messageJson(acks[i]!.id, posts[i]!.tail) + '\n'))).toBe(true);
+    });
+    await eventually(async () => expect(seenA).toHaveLength(1));
+    expect(seenA[0]!.env.line.equals(seenB[0]!.env.line)).toBe(true);
+  });
+
+  it('posts a message once when the same ref is sent concurrently', async () => {
+    const chat = system();
+    const a = await chat.gateway();
+    const seen = tap(a);
+    await a.bus.subscribe('*');
+    const ann = claimOf('ann');
+    await a.presence.claim(ann, 'new');
+    const d = draft(ann, '*', 'retry me', { dedupe: `${ann.session}:r1` });
+    const results = await Promise.all(Array.from({ length: 8 }, () => a.history.post(d)));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.id)).size).toBe(1);
+    await a.history.post(draft(ann, '*', 'marker'));
+    await eventually(async () => expect(seen).toHaveLength(2));
+    expect(seen[0]!.env.id).toBe(results[0]!.id);
+  });
+
+  it('pages a private conversation even when both directions got ids out of order', async () => {
+    const chat = system();
+    const a = await chat.gateway();
+    const ann = claimOf('ann');
+    const bob = claimOf('bob');
+    await a.presence.claim(ann, 'new');
+    await a.presence.claim(bob, 'new');
+    const first = await a.history.post(draft(ann, '@bob', 'one'));
+    // Push ann's inbox ids an hour ahead, as a Redis node with a fast clock would.
+    const future = Date.now() + 3_600_000;
+    const raw = new Redis(redis.url);
+    await raw.xadd(`${chat.options().prefix}{u:ann}:log`, `${future}-0`, 't', '{}');
+    raw.disconnect();
+    const second = await a.history.post(draft(bob, '@ann', 'two')); // id an hour ahead
+    const third = await a.history.post(draft(ann, '@bob', 'three')); // id now: filed after second
+    expect(a.history.isAfter(second.id, third.id)).toBe(true);
+    const view = await a.history.range('@bob', ann.key, undefined, 10);
+    expect(view.map((m) => JSON.parse(m.json).text)).toEqual(['one', 'two', 'three']);
+    expect(view.map((m) => m.id)).toEqual([first.id, second.id, third.id]);
+    const older = await a.history.range('@ann', bob.key, third.id, 10);
+    expect(older.map((m) => JSON.parse(m.json).text)).toEqual(['one', 'two']);
+  });
+
+  it('reports each store operation with its duration', async () => {
+    const chat = system();
+    const a = await chat.gateway();
+    const ops: Array<[string, number]> = [];
+    a.onOperation((op, seconds) => ops.push([op, seconds]));
+    const ann = claimOf('ann');
+    await a.presence.claim(ann, 'new');
+    await a.history.post(draft(ann, '*', 'hi'));
+    await a.history.range('*', ann.key, undefined, 5);
+    // The heartbeat is timed too ('heartbeat', 'reap'), whenever it runs.
+    const gatewayOps = ops.map(([op]) => op).filter((op) => op !== 'heartbeat' && op !== 'reap');
+    expect(gatewayOps).toEqual(['claim', 'post', 'range']);
+    for (const [, seconds] of ops) expect(seconds).toBeGreaterThan(0);
+  });
+
+  it('takes the users of a gateway that died offline within seconds, announces it, and keeps their nicks for a resume', async () => {
+    const chat = system({ graceMs: 30_000 });
+    const b = await chat.gateway();
+    const seen = tap(b);
+    await b.bus.subscribe('*');
+    const ann = claimOf('ann');
+    const zoe = claimOf('Zoë');
+    const doomed = await startChildGateway(chat.options(), [
+      { claim: ann, rooms: [devKey] },
+      { claim: zoe, rooms: [] },
+    ]);
+    expect((await b.presence.online()).sort()).toEqual(['Zoë', 'ann']);
+    expect(await b.presence.members(devKey)).toEqual(['ann']);
+
+    await doomed.kill('SIGKILL');
+    const killedAt = Date.now();
+    await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+    expect(Date.now() - killedAt).toBeLessThan(leaseMs + 2_000);
+    expect(await b.presence.members(devKey)).toEqual([]);
+    await eventually(async () => expect(seen).toHaveLength(2));
+    const frames = seen.map(({ address, env }) => ({ address, from: env.from, id: env.id, frame: JSON.parse(env.line.toString()) }));
+    expect(frames.sort((x, y) => x.from.localeCompare(y.from))).toEqual([
+      { address: '*', from: 'ann', id: '', frame: { type: 'presence', event: 'offline', nick: 'ann', ts: expect.any(Number) } },
+      { address: '*', from: 'zoë', id: '', frame: { type: 'presence', event: 'offline', nick: 'Zoë', ts: expect.any(Number) } },
+    ]);
+
+    // Reserved for the sessions that held them, as after a detach: a resume on b gets ann's rooms back.
+    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
+    expect(await b.presence.claim(ann, 'resume')).toBe(true);
+    expect(await b.presence.members(devKey)).toEqual(['ann']);
+    expect(await b.presence.online()).toEqual(['ann']);
+  });
+
+  it('gives a gateway that was cut off past its lease its users back, and announces them again', async () => {
+    const chat = system();
+    const b = await chat.gateway();
+    const seen = tap(b);
+    await b.bus.subscribe('*');
+    const ann = claimOf('ann');
+    const frozen = await startChildGateway(chat.options(), [{ claim: ann, rooms: [devKey] }]);
+    await frozen.kill('SIGSTOP');
+    await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+    await frozen.kill('SIGCONT');
+    await eventually(async () => expect(await b.presence.online()).toEqual(['ann']), 5_000);
+    expect(await b.presence.members(devKey)).toEqual(['ann']);
+    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
+    await eventually(async () => expect(seen.map(({ env }) => JSON.parse(env.line.toString()).event)).toEqual(['offline', 'online']));
+  });
+
+  it('writes back and announces the users of a gateway that was cut off from Redis and reaped meanwhile', async () => {
+    const chat = system();
+    const b = await chat.gateway();
+    const seen = tap(b);
+    await b.bus.subscribe('*');
+    const proxy = await startProxy(redis.port);
+    try {
+      const a = createRedisEngine({ ...chat.options(), url: proxy.url, log });
+      engines.push(a);
+      await a.start();
+      const ann = claimOf('ann');
+      await a.presence.claim(ann, 'new');
+      await a.presence.join(devKey, ann);
+      await a.bus.subscribe('@ann');
+      const seenA = tap(a);
+
+      proxy.cut();
+      await eventually(async () => expect(a.up).toBe(false));
+      await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+      proxy.heal();
+      await eventually(async () => expect(a.up).toBe(true), 10_000);
+      expect(await b.presence.online()).toEqual(['ann']);
+      expect(await b.presence.members(devKey)).toEqual(['ann']);
+      await eventually(async () =>
+        expect(seen.map(({ env }) => JSON.parse(env.line.toString()))).toEqual([
+          expect.objectContaining({ event: 'offline', nick: 'ann' }),
+          expect.objectContaining({ event: 'online', nick: 'ann' }),
+        ]),
+      );
+      const bob = claimOf('bob');
+      await b.presence.claim(bob, 'new');
+      const sent = await b.history.post(draft(bob, '@ann', 'still there?'));
+      await eventually(async () => expect(seenA.map((s) => s.env.id)).toEqual([sent.id]));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('finishes after an outage the releases and detaches that failed during it', async () => {
+    const chat = system({ leaseMs: 10_000 }); // no reaping here: only this gateway's own bookkeeping
+    const b = await chat.gateway();
+    const proxy = await startProxy(redis.port);
+    try {
+      const a = createRedisEngine({ ...chat.options(), url: proxy.url, log });
+      engines.push(a);
+      await a.start();
+      const [ann, bob, cat] = [claimOf('ann'), claimOf('bob'), claimOf('cat')];
+      for (const c of [ann, bob, cat]) await a.presence.claim(c, 'new');
+      proxy.cut();
+      await eventually(async () => expect(a.up).toBe(false));
+      await expect(a.presence.release(bob)).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(a.presence.detach(cat, 60_000)).rejects.toMatchObject({ code: 'unavailable' });
+      expect((await b.presence.online()).sort()).toEqual(['ann', 'bob', 'cat']);
+      proxy.heal();
+      await eventually(async () => expect(a.up).toBe(true), 10_000);
+      expect(await b.presence.online()).toEqual(['ann']);
+      expect(await b.presence.claim(claimOf('Bob'), 'new')).toBe(true);
+      expect(await b.presence.claim(claimOf('Cat'), 'new')).toBe(false);
+      expect(await b.presence.claim(cat, 'resume')).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('gives up starting when Redis cannot be reached, and stops cleanly', async () => {
+    const proxy = await startProxy(redis.port);
+    proxy.cut();
+    try {
+      const a = createRedisEngine({ ...system({ startTimeoutMs: 300 }).options(), url: proxy.url, log });
+      engines.push(a);
+      await expect(a.start()).rejects.toThrow(/not reachable/);
+      expect(a.up).toBe(false);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('removes its lease and registry entry when it stops with no users left', async () => {
+    const chat = system();
+    const a = await chat.gateway();
+    const ann = claimOf('ann');
+    await a.presence.claim(ann, 'new');
+    await a.presence.release(ann);
+    const raw = new Redis(redis.url);
+    try {
+      const { prefix } = chat.options();
+      expect(await raw.sismember(`${prefix}{gateways}`, a.gateway)).toBe(1);
+      expect(await raw.exists(`${prefix}{gw:${a.gateway}}:lease`)).toBe(1);
+      await a.stop();
+      await a.stop();
+      expect(await raw.sismember(`${prefix}{gateways}`, a.gateway)).toBe(0);
+      expect(await raw.keys(`${prefix}{gw:${a.gateway}}*`)).toEqual([]);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('goes down while Redis is down, fails operations at once, and restores its claims and subscriptions when Redis returns empty', async () => {
+    const chat = system();
+    const a = await chat.gateway();
+    const statuses: boolean[] = [];
+    a.onStatus((up) => statuses.push(up));
+    const seen = tap(a);
+    const ann = claimOf('ann');
+    await a.presence.claim(ann, 'new');
+    await a.presence.join(devKey, ann);
+    await Promise.all([a.bus.subscribe('*'), a.bus.subscribe('@ann'), a.bus.subscribe(dev)]);
+
+    await redis.kill();
+    await eventually(async () => expect(a.up).toBe(false));
+    const started = Date.now();
+    const failures = await Promise.allSettled([
+      a.presence.online(),
+      a.presence.claim(claimOf('bob'), 'new'),
+      a.history.post(draft(ann, '*', 'lost')),
+      a.bus.publish('*', { id: '', ts: Date.now(), from: 'ann', line: Buffer.from('{}\n') }),
+    ]);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    for (const failure of failures) {
+      expect(failure.status).toBe('rejected');
+      expect(asChorusError((failure as PromiseRejectedResult).reason).code).toBe('unavailable');
+    }
+
+    await redis.start();
+    await eventually(async () => expect(a.up).toBe(true), 10_000);
+    expect(statuses).toEqual([false, true]);
+    expect(await a.presence.online()).toEqual(['ann']);
+    expect(await a.presence.members(devKey)).toEqual(['ann']);
+    expect(await a.presence.rooms(ann.key)).toEqual([devKey]);
+
+    const b = await chat.gateway();
+    expect(await b.presence.claim(claimOf('Ann'), 'new')).toBe(false);
+    const bob = claimOf('bob');
+    await b.presence.claim(bob, 'new');
+    await b.presence.join(devKey, bob);
+    const posted = [await b.history.post(draft(bob, '@ann', 'back?')), await b.history.post(draft(bob, dev, 'back!')), await b.history.post(draft(bob, '*', 'hi all'))];
+    await eventually(async () => expect(seen.map((s) => s.env.id)).toEqual(posted.map((p) => p.id)));
+    expect(seen.map((s) => s.address)).toEqual(['@ann', dev, '*']);
+  });
+});
+
+describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
+  let cluster: RedisClusterHandle;
+  beforeAll(async () => {
+    cluster = await startRedisCluster(3);
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  async function gateways(n: number, prefix = `c-${randomUUID().slice(0, 8)}:`): Promise<Engine[]> {
+    const made: Engine[] = [];
+    for (let i = 0; i < n; i++) {
+      const engine = createRedisEngine({
+        cluster: cluster.nodes, prefix, historyLimit: 100, gatewayId: `gw-${randomUUID().slice(0, 8)}`, leaseMs, log,
+      });
+      engines.push(engine);
+      await engine.start();
+      made.push(engine);
+    }
+    return made;
+  }
+
+  it('routes private and room messages between gateways through every shard', async () => {
+    const [a, b] = await gateways(2);
+    const seen = tap(b!);
+    const sender = claimOf('Sender');
+    await a!.presence.claim(sender, 'new');
+    // Enough users and rooms that every master owns some of their slots; one nick not ASCII.
+    const users = [...Array.from({ length: 12 }, (_, i) => claimOf(`user${i}`)), claimOf('Đặng')];
+    const rooms = Array.from({ length: 12 }, (_, i) => roomKey(parseRoom(`#room${i}`)));
+    for (const user of users) {
+      expect(await b!.presence.claim(user, 'new')).toBe(true);
+      await b!.bus.subscribe(`@${user.key}`);
+    }
+    for (const room of rooms) {
+      await b!.presence.join(room, users[0]!);
+      await a!.presence.join(room, sender);
+      await b!.bus.subscribe(roomAddress(room));
+    }
+    const sent: Array<{ to: Address; id: string }> = [];
+    for (const user of users) sent.push({ to: `@${user.key}`, id: (await a!.history.post(draft(sender, `@${user.key}`, 'hi'))).id });
+    for (const room of rooms.map(roomAddress)) sent.push({ to: room, id: (await a!.history.post(draft(sender, room, 'hi room'))).id });
+    await eventually(async () => expect(seen).toHaveLength(sent.length));
+    // Each shard delivers over its own connection: order holds per target, not across them.
+    const byTarget = (a: { to: string }, b: { to: string }) => a.to.localeCompare(b.to);
+    expect(seen.map(({ address, env }) => ({ to: address, id: env.id })).sort(byTarget)).toEqual([...sent].sort(byTarget));
+    expect(await a!.presence.count()).toBe(users.length + 1);
+    const toDang = sent.find((s) => s.to === '@đặng')!;
+    expect((await a!.history.after('@đặng', '0-0', 10)).map((m) => m.id)).toEqual([toDang.id]);
+  });
+
+  it('resubscribes its sharded channels when a master restarts', async () => {
+    const [a, b] = await gateways(2);
+    const seen = tap(b!);
+    const addresses: Address[] = Array.from({ length: 12 }, (_, i) => `@u${i}` as Address);
+    for (const address of addresses) await b!.bus.subscribe(address);
+    await cluster.restartNode(0);
+    // Publish until every channel, on every master, has delivered again.
+    await eventually(async () => {
+      for (const address of addresses) {
+        await a!.bus.publish(address, { id: '', ts: Date.now(), from: 'x', line: Buffer.from('{}\n') }).catch(() => {});
+      }
+      expect(new Set(seen.map((s) => s.address))).toEqual(new Set(addresses));
+    }, 20_000);
+  });
+});
