@@ -63,7 +63,6 @@ describe.each(stores)('faults on %s', (_name, store) => {
         return !who.users.includes('ghost') && Date.now();
       }, 'the ghost to vanish from who', 10_000, 100);
       console.log(`ghost removed from who ${vanished - killedAt} ms after kill -9`);
-      expect(vanished - killedAt).toBeLessThan(10_000);
       expect(await dan.next('presence', (p) => p.nick === 'ghost' && p.event === 'offline')).toBeDefined();
 
       // Reconnect through HAProxy with the balancer's port, as a real client would.
@@ -87,18 +86,19 @@ describe.each(stores)('faults on %s', (_name, store) => {
   });
 });
 
-describe('Redis restarts under the gateways', () => {
+describe.each(stores)('a restart of %s under the gateways', (_name, store) => {
   it('refuses with unavailable while Redis is down, and chats again after, with who right', async () => {
-    const own = await startRedis();
-    const gws = await startGateways(2, { redis: own.url });
+    const gws = await startGateways(2, store());
+    const outage = 'redis' in store() ? redis : cluster;
     try {
       const ann = await connect(gws[0]!.tcpPort, 'ann');
       const bob = await connect(gws[1]!.tcpPort, 'bob');
-      await own.kill();
+      await ann.request({ type: 'join', room: '#ops' });
+      await outage.kill();
       await waitUntil(async () => (await gws[0]!.readyz()) === 503, 'readyz to turn 503');
       expect(await ann.request({ type: 'send', to: '*', text: 'anyone?' })).toMatchObject({ type: 'error', code: 'unavailable' });
       expect(await gws[0]!.metrics()).toMatch(/chorus_engine_up 0/);
-      await own.start();
+      await outage.start();
       await waitUntil(async () => (await gws[0]!.readyz()) === 200 && (await gws[1]!.readyz()) === 200, 'both gateways ready again', 20_000);
       const ack = await waitUntil(async () => {
         const r = await ann.request({ type: 'send', to: '@bob', text: 'back' });
@@ -108,11 +108,11 @@ describe('Redis restarts under the gateways', () => {
       const pub = await bob.request({ type: 'send', to: '*', text: 'public again' });
       expect(await ann.next('msg', (m) => m.id === pub.id)).toBeDefined();
       expect((await ann.request({ type: 'who' })).users.sort()).toEqual(['ann', 'bob']);
+      expect((await bob.request({ type: 'who', room: '#ops' })).users).toEqual(['ann']);
       expect(gws.every((g) => g.proc.exitCode === null)).toBe(true);
       [ann, bob].forEach((c) => c.close());
     } finally {
       await stopAll(gws);
-      await own.stop();
     }
   });
 });

@@ -23,6 +23,10 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
   /** Kills one master and starts it again on its port, empty but with its slots (nodes.conf). */
   restartNode(index: number): Promise<void>;
+  /** Kills every node: the whole cluster is down. */
+  kill(): Promise<void>;
+  /** Starts every node again, empty but with its slots, and waits for cluster_state:ok. */
+  start(): Promise<void>;
 }
 
 const host = '127.0.0.1';
@@ -224,6 +228,13 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
     return {
       nodes,
       stop: () => (stopped ??= stop()),
+      async kill() {
+        await Promise.all(servers.map((s) => s.kill()));
+      },
+      async start() {
+        await Promise.all(servers.map((s) => s.start()));
+        await healthy();
+      },
       async restartNode(index) {
         const server = servers[index];
         if (!server) throw new Error(`no cluster node ${index}`);
