@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'loadtest/test/**/*.test.mjs'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Suites start real processes (servers, redis-server, haproxy, prometheus) on a 2-core box.
