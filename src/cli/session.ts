@@ -258,7 +258,7 @@ export class ChatSession {
           this.term.print(errorLine(this.ctx, `!history shows 1 to ${maxHistoryLimit} messages`));
           return true;
         }
-        const target = asTarget(cmd.with);
+        const target = cmd.with;
         const frame = cmd.limit === undefined ? { type: 'history', with: target } : { type: 'history', with: target, limit: cmd.limit };
         await this.request(frame, `!history ${target}`, (f) => f.type === 'history');
         return true;
@@ -465,7 +465,3 @@ export class ChatSession {
   }
 }
 
-/** `!history bob` means `@bob`: a bare word is a nick, as in `!private bob`. */
-function asTarget(word: string): string {
-  return word === '*' || word.startsWith('@') || word.startsWith('#') ? word : `@${word}`;
-}

@@ -81,7 +81,9 @@ export function parseCommand(input: string): Command {
       if (target === '') return { kind: 'history' };
       if (/^\d+$/.test(target) && count === '') return { kind: 'history', with: '*', limit: Number(target) };
       if (count !== '' && !/^\d+$/.test(count)) return usage('usage: !history [target] [n]');
-      return count === '' ? { kind: 'history', with: target } : { kind: 'history', with: target, limit: Number(count) };
+      // A bare word is a nick, as in `!private bob`.
+      const to = target === '*' || target.startsWith('@') || target.startsWith('#') ? target : `@${target}`;
+      return count === '' ? { kind: 'history', with: to } : { kind: 'history', with: to, limit: Number(count) };
     }
     case '!help':
       return { kind: 'help' };

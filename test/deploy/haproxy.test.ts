@@ -1,0 +1,122 @@
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import net from 'node:net';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { ChatClient } from './chat.js';
+import { startGateway } from './gateway.js';
+import { haproxyBin, haproxyCfg, haproxyEnv, startHaproxy, waitForServerStatus, type Balancer } from './haproxy.js';
+import { canConnect } from './support.js';
+
+const run = promisify(execFile);
+
+/**
+ * A stand-in gateway: answers every TCP connection on both client ports with its name, and
+ * /readyz with 200 or 503 as told. It lets these tests check the balancer's own behaviour
+ * (health checks on the metrics port, leastconn, tracking, disabled slots) without Redis.
+ */
+async function stubGateway(name: string) {
+  let ready = true;
+  // The balancer resets the server side of a client that hung up first (the port probes do).
+  const greet = (socket: net.Socket) => socket.on('error', () => {}).end(`${name}\n`);
+  const tcp = net.createServer(greet).listen(0, '127.0.0.1');
+  const ws = net.createServer(greet).listen(0, '127.0.0.1');
+  const health = http.createServer((req, res) => res.writeHead(req.url === '/readyz' && ready ? 200 : 503).end()).listen(0, '127.0.0.1');
+  await Promise.all([once(tcp, 'listening'), once(ws, 'listening'), once(health, 'listening')]);
+  const port = (s: net.Server) => (s.address() as net.AddressInfo).port;
+  return {
+    address: { host: '127.0.0.1', tcpPort: port(tcp), wsPort: port(ws), metricsPort: port(health) },
+    setReady(value: boolean) {
+      ready = value;
+    },
+    async close() {
+      await Promise.all([tcp, ws, health].map((s) => new Promise((resolve) => s.close(resolve))));
+    },
+  };
+}
+
+/** Connects through the balancer and returns the name of the gateway that answered. */
+function whoAnswers(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.once('end', () => resolve(text.trim()));
+    socket.once('error', reject);
+  });
+}
+
+describe('deploy/haproxy.cfg', () => {
+  const cleanup: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    // Balancer first, then the gateways behind it.
+    for (const fn of cleanup.reverse()) await fn();
+    cleanup.length = 0;
+  });
+
+  it('passes haproxy -c with the environment the tests use', async () => {
+    const address = { host: '127.0.0.1', tcpPort: 1, wsPort: 2, metricsPort: 3 };
+    const env = { ...process.env, ...haproxyEnv([address, address], { host: '127.0.0.1', tcpPort: 4, wsPort: 5, statsPort: 6 }) };
+    const { stdout } = await run(haproxyBin, ['-c', '-f', haproxyCfg], { env });
+    expect(stdout).toContain('Configuration file is valid');
+  });
+
+  it('balances over ready gateways only and disables unused slots', async () => {
+    const a = await stubGateway('a');
+    cleanup.push(() => a.close());
+    const b = await stubGateway('b');
+    cleanup.push(() => b.close());
+    const lb: Balancer = await startHaproxy({ gateways: [a.address, b.address] });
+    cleanup.push(() => lb.stop());
+
+    await waitForServerStatus(lb, 'gateway1', 'UP');
+    await waitForServerStatus(lb, 'gateway2', 'UP');
+    await waitForServerStatus(lb, 'gateway3', 'MAINT');
+    // Both client ports reach a gateway: the WebSocket port is plain TCP passthrough.
+    expect(['a', 'b']).toContain(await whoAnswers(lb.tcpPort));
+    expect(['a', 'b']).toContain(await whoAnswers(lb.wsPort));
+
+    // A draining gateway answers /readyz with 503: within two checks it takes no new
+    // clients, on either port (the WebSocket servers track the TCP servers' checks).
+    a.setReady(false);
+    await waitForServerStatus(lb, 'gateway1', 'DOWN');
+    for (let i = 0; i < 4; i++) {
+      expect(await whoAnswers(lb.tcpPort)).toBe('b');
+      expect(await whoAnswers(lb.wsPort)).toBe('b');
+    }
+
+    a.setReady(true);
+    await waitForServerStatus(lb, 'gateway1', 'UP');
+  }, 60_000);
+
+  it('carries JSON-line and WebSocket chat to a real gateway that reports ready', async () => {
+    const gateway = await startGateway(); // memory engine: no Redis needed for one gateway
+    cleanup.push(() => gateway.stop());
+    const lb = await startHaproxy({ gateways: [gateway] });
+    cleanup.push(() => lb.stop());
+    await waitForServerStatus(lb, 'gateway1', 'UP');
+
+    const ann = await ChatClient.connect(lb.tcpPort, 'ann');
+    cleanup.push(async () => ann.close());
+    const ws = new WebSocket(`ws://127.0.0.1:${lb.wsPort}/`);
+    cleanup.push(async () => ws.terminate());
+    const welcome = new Promise<Record<string, unknown>>((resolve, reject) => {
+      ws.on('message', (data) => resolve(JSON.parse(String(data)) as Record<string, unknown>));
+      ws.once('error', reject);
+    });
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', nick: 'bob' })));
+    expect(await welcome).toMatchObject({ type: 'welcome', nick: 'bob' });
+  }, 30_000);
+
+  it('stop() ends HAProxy and frees its ports', async () => {
+    const a = await stubGateway('a');
+    cleanup.push(() => a.close());
+    const lb = await startHaproxy({ gateways: [a.address] });
+    await lb.stop();
+    expect(await canConnect('127.0.0.1', lb.tcpPort)).toBe(false);
+    expect(await canConnect('127.0.0.1', lb.statsPort)).toBe(false);
+  }, 30_000);
+});
