@@ -3,7 +3,10 @@
  * the server's text mode (`[nick]: text`, `[PRIVATE MESSAGE from nick]: text`, `[#room nick]:
  * text`, `[SERVER]: ...`) so both kinds of user read the same chat.
  */
+import { renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
 import type { ServerFrame } from './connection.js';
+
+export { sanitize };
 
 export interface RenderContext {
   /** This user's nick as the server spelled it in `welcome` ('' before it). */
@@ -29,19 +32,6 @@ export function paint(ctx: Pick<RenderContext, 'color'>, colour: Colour, text: s
   return ctx.color ? `\x1b[${sgr[colour]}m${text}\x1b[0m` : text;
 }
 
-/**
- * Makes text from other people safe to print: control characters (an escape sequence could
- * move the cursor, retitle the terminal or hide text) and bidi overrides become harmless, and
- * a multi-line message stays on one line so that every message is one line of output.
- */
-export function sanitize(text: string): string {
-  return text
-    .replace(/\r?\n/g, ' ↵ ')
-    .replace(/\t/g, '    ')
-    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')
-    .replace(/[\u202a-\u202e\u2066-\u2069]/g, '');
-}
-
 const s = (v: unknown): string => sanitize(typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
 function names(v: unknown): string[] {
@@ -65,16 +55,11 @@ export function targetName(to: string): string {
   return to.startsWith('@') ? sanitize(to.slice(1)) : sanitize(to);
 }
 
+const kindColour: Record<MessageKind, Colour> = { private: 'magenta', room: 'green', public: 'cyan', own: 'blue' };
+
 /** One chat message, whoever sent it (history replays this user's own messages too). */
 export function renderMessage(ctx: RenderContext, from: string, to: string, text: string): string {
-  const body = sanitize(text);
-  if (to.startsWith('@')) {
-    const mine = from === ctx.self && to.slice(1) !== ctx.self;
-    const tag = mine ? `PRIVATE MESSAGE to ${targetName(to)}` : `PRIVATE MESSAGE from ${sanitize(from)}`;
-    return `${paint(ctx, 'magenta', `[${tag}]`)}: ${body}`;
-  }
-  if (to.startsWith('#')) return `${paint(ctx, 'green', `[${sanitize(to)} ${sanitize(from)}]`)}: ${body}`;
-  return `${paint(ctx, from === ctx.self ? 'blue' : 'cyan', `[${sanitize(from)}]`)}: ${body}`;
+  return messageLine({ from, to, text }, 'text', ctx.self, (kind, tag) => paint(ctx, kindColour[kind], tag));
 }
 
 export function serverLine(ctx: RenderContext, text: string): string {

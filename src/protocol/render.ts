@@ -6,18 +6,46 @@ export type Style = 'text' | 'legacy';
 
 type Frame = Record<string, unknown>;
 
-const s = (v: unknown): string => (typeof v === 'string' ? v : String(v ?? ''));
+/**
+ * Makes text from other people safe to print on a terminal: control characters (an escape
+ * sequence could move the cursor, retitle the terminal or hide text) and bidi overrides
+ * become harmless, and a multi-line message stays on one line.
+ */
+export function sanitize(text: string): string {
+  return text
+    .replace(/\r?\n/g, ' ↵ ')
+    .replace(/\t/g, '    ')
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')
+    .replace(/[\u202a-\u202e\u2066-\u2069]/g, '');
+}
 
-export function renderMessage(m: Frame, style: Style, self: string): string {
+const s = (v: unknown): string => sanitize(typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+
+/** What a message's tag says about it, for clients that colour it. */
+export type MessageKind = 'private' | 'room' | 'public' | 'own';
+
+/**
+ * One chat message as people read it: `[nick]: text` (`[nick] said: text` for the legacy
+ * client), `[PRIVATE MESSAGE from nick]: text`, `[#room nick]: text`. `paint` may decorate
+ * the bracketed tag (the console client colours it).
+ */
+export function renderMessage(
+  m: Frame,
+  style: Style,
+  self: string,
+  paint: (kind: MessageKind, tag: string) => string = (_kind, tag) => tag,
+): string {
   const from = s(m.from);
   const to = s(m.to);
+  const text = s(m.text);
   if (to.startsWith('@')) {
     return from === self && to.slice(1) !== self
-      ? `[PRIVATE MESSAGE to ${to.slice(1)}]: ${s(m.text)}`
-      : `[PRIVATE MESSAGE from ${from}]: ${s(m.text)}`;
+      ? `${paint('private', `[PRIVATE MESSAGE to ${to.slice(1)}]`)}: ${text}`
+      : `${paint('private', `[PRIVATE MESSAGE from ${from}]`)}: ${text}`;
   }
-  if (to.startsWith('#')) return `[${to} ${from}]: ${s(m.text)}`;
-  return style === 'legacy' ? `[${from}] said: ${s(m.text)}` : `[${from}]: ${s(m.text)}`;
+  if (to.startsWith('#')) return `${paint('room', `[${to} ${from}]`)}: ${text}`;
+  const tag = paint(from === self ? 'own' : 'public', `[${from}]`);
+  return style === 'legacy' ? `${tag} said: ${text}` : `${tag}: ${text}`;
 }
 
 function list(names: unknown): string {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { messageTail } from '../../src/protocol/encode.js';
-import { nickKey, parseNick, roomKey, parseRoom, type Address } from '../../src/protocol/names.js';
+import { nickKey, parseNick, roomAddress, roomKey, parseRoom, type Address } from '../../src/protocol/names.js';
 import type { Claim, Engine, Envelope } from '../../src/engine/types.js';
 import { ChorusError } from '../../src/protocol/errors.js';
 
@@ -17,6 +17,7 @@ export function claimOf(raw: string): Claim {
 }
 
 const room = roomKey(parseRoom('#Dev'));
+const roomAt = roomAddress(room);
 
 function draft(from: Claim, to: Address, text: string, extra: { dedupe?: string } = {}) {
   const ts = Date.now();
@@ -193,10 +194,10 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const ann = claimOf('ann');
       await e.presence.claim(ann, 'new');
       await expect(e.history.post(draft(ann, '@ghost', 'hello?'))).rejects.toMatchObject({ code: 'no_such_user' });
-      await expect(e.history.post(draft(ann, room, 'hello?'))).rejects.toBeInstanceOf(ChorusError);
-      await expect(e.history.post(draft(ann, room, 'hello?'))).rejects.toMatchObject({ code: 'not_in_room' });
+      await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toBeInstanceOf(ChorusError);
+      await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toMatchObject({ code: 'not_in_room' });
       await e.presence.join(room, ann);
-      await expect(e.history.post(draft(ann, room, 'hello!'))).resolves.toMatchObject({ duplicate: false });
+      await expect(e.history.post(draft(ann, roomAt, 'hello!'))).resolves.toMatchObject({ duplicate: false });
     });
 
     it('does not deliver a repeated ref twice', async () => {
@@ -217,20 +218,20 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('publishes ephemeral envelopes only to subscribed addresses', async () => {
       const e = await make();
       const t = tap(e);
-      await e.bus.subscribe(room);
+      await e.bus.subscribe(roomAt);
       const env = { id: '', ts: Date.now(), from: 'ann', line: Buffer.from('{"type":"joined"}\n') };
       await e.bus.publish('#elsewhere', env);
-      await e.bus.publish(room, env);
+      await e.bus.publish(roomAt, env);
       await t.until(1);
       expect(t.seen).toHaveLength(1);
-      expect(t.seen[0]!.address).toBe(room);
+      expect(t.seen[0]!.address).toBe(roomAt);
       expect(t.seen[0]!.env.line.equals(env.line)).toBe(true);
-      await e.bus.unsubscribe(room);
+      await e.bus.unsubscribe(roomAt);
       await e.bus.subscribe('*');
-      await e.bus.publish(room, env);
+      await e.bus.publish(roomAt, env);
       await e.bus.publish('*', env);
       await t.until(2);
-      expect(t.seen.map((s) => s.address)).toEqual([room, '*']);
+      expect(t.seen.map((s) => s.address)).toEqual([roomAt, '*']);
     });
 
     it('stores nothing with history off but still assigns increasing ids', async () => {
