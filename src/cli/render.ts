@@ -6,8 +6,6 @@
 import { renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
 import type { ServerFrame } from './connection.js';
 
-export { sanitize };
-
 export interface RenderContext {
   /** This user's nick as the server spelled it in `welcome` ('' before it). */
   readonly self: string;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LineBuffer } from '../../src/cli/connection.js';
-import { errorLine, hhmm, renderFrame, sanitize, type RenderContext } from '../../src/cli/render.js';
+import { errorLine, hhmm, renderFrame, type RenderContext } from '../../src/cli/render.js';
+import { sanitize } from '../../src/protocol/render.js';
 
 const ctx: RenderContext = { self: 'ann', color: false, timestamps: false };
 const show = (frame: Record<string, unknown>, c: RenderContext = ctx) => renderFrame(c, frame as never);
