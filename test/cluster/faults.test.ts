@@ -1,26 +1,14 @@
 // Gateways die, Redis restarts, gateways drain: nobody loses an acked message.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../support/client.js';
 import { startHaproxy } from '../deploy/haproxy.js';
-import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
+import { startRedis } from '../support/redis.js';
 import { ResumingClient } from '../support/resuming.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
-import { startGateways, type Store } from './gateways.js';
+import { startGateways, storesForThisFile } from './gateways.js';
 
-let redis: RedisServer;
-let cluster: RedisClusterHandle;
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
-
-const stores: Array<[string, () => Store]> = [
-  ['standalone Redis', () => ({ redis: redis.url })],
-  ['Redis Cluster', () => ({ cluster: cluster.nodes })],
-];
+const stores = storesForThisFile();
 
 /** Sends `count` public messages and `count` private ones to each of `to`; returns the acked ids. */
 async function chatter(sender: Awaited<ReturnType<typeof connect>>, to: string[], count: number): Promise<{ public: string[]; private: Map<string, string[]> }> {
@@ -36,7 +24,7 @@ async function chatter(sender: Awaited<ReturnType<typeof connect>>, to: string[]
   return acked;
 }
 
-describe.each(stores)('faults on %s', (_name, store) => {
+describe.each(stores.each)('faults on %s', (_name, store) => {
   let gw: ServerHandle[] = [];
   afterAll(() => stopAll(gw));
 
@@ -86,10 +74,10 @@ describe.each(stores)('faults on %s', (_name, store) => {
   });
 });
 
-describe.each(stores)('a restart of %s under the gateways', (_name, store) => {
+describe.each(stores.each)('a restart of %s under the gateways', (_name, store) => {
   it('refuses with unavailable while Redis is down, and chats again after, with who right', async () => {
     const gws = await startGateways(2, store());
-    const outage = 'redis' in store() ? redis : cluster;
+    const outage = 'redis' in store() ? stores.redis() : stores.cluster();
     try {
       const ann = await connect(gws[0]!.tcpPort, 'ann');
       const bob = await connect(gws[1]!.tcpPort, 'bob');

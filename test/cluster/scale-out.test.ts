@@ -2,26 +2,13 @@
 // 3-master Redis Cluster, with real gateway processes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TestClient } from '../support/client.js';
-import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
-import { startGateways, type Store } from './gateways.js';
+import { startGateways, storesForThisFile } from './gateways.js';
 
-let redis: RedisServer;
-let cluster: RedisClusterHandle;
-beforeAll(async () => {
-  [redis, cluster] = await Promise.all([startRedis(), startRedisCluster(3)]);
-});
-afterAll(async () => {
-  await Promise.all([redis?.stop(), cluster?.stop()]);
-});
+const stores = storesForThisFile();
 
-const stores: Array<[string, () => Store]> = [
-  ['standalone Redis', () => ({ redis: redis.url })],
-  ['Redis Cluster', () => ({ cluster: cluster.nodes })],
-];
-
-describe.each(stores)('three gateways on %s', (_name, store) => {
+describe.each(stores.each)('three gateways on %s', (_name, store) => {
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
     gw = await startGateways(3, store());
