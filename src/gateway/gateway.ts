@@ -93,6 +93,7 @@ export class Gateway implements Hub {
 
   forget(session: Session): void {
     this.sessions.delete(session);
+    this.metrics.workerConnections.set(this.sessions.size);
   }
 
   private open(peer: Peer, dialect: Dialect): Session | undefined {
@@ -106,6 +107,7 @@ export class Gateway implements Hub {
     }
     const session = new Session(peer, dialect, this);
     this.sessions.add(session);
+    this.metrics.workerConnections.set(this.sessions.size);
     this.log.info({ remote: peer.remote, transport: peer.transport, connections: this.sessions.size }, 'connection');
     return session;
   }

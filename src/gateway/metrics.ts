@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type Transport = 'tcp' | 'ws' | 'text' | 'legacy';
+export const transports = ['tcp', 'ws', 'text', 'legacy'] as const;
+export type Transport = (typeof transports)[number];
 export type MessageKind = 'public' | 'private' | 'group';
 
 /** Chat latencies: from well under a millisecond on one host to seconds under overload. */
@@ -11,10 +12,17 @@ const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
  * alerts. Labels stay low-cardinality: never a nick, room or address. `aggregator` says how
  * the cluster primary combines its workers' values.
  */
-export function createMetrics(registry: Registry) {
+export function createMetrics(registry: Registry, worker: string) {
   collectDefaultMetrics({ register: registry });
-  return {
+  const metrics = {
     registry,
+    /** The worker view: with node:cluster, each worker's series stays apart under the primary's aggregation. */
+    workerConnections: new Gauge({
+      name: 'chorus_worker_connections',
+      help: 'Open client connections of each gateway worker',
+      labelNames: ['worker'] as const,
+      registers: [registry],
+    }).labels(worker),
     connections: new Gauge({
       name: 'chorus_connections',
       help: 'Open client connections by transport',
@@ -72,6 +80,10 @@ export function createMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+  // Series that exist from the start, at zero, so dashboards and alerts see them before traffic.
+  for (const t of transports) metrics.connections.labels(t).set(0);
+  metrics.workerConnections.set(0);
+  return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;

@@ -44,7 +44,7 @@ export interface GatewayProcess {
 export async function startGateway(config: Config, log: Logger, worker?: number): Promise<GatewayProcess> {
   const gatewayId = gatewayIdOf(config, worker);
   const registry = new Registry();
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, String(worker ?? 0));
   const engine = await createEngine(config, gatewayId, log);
   const tls = config.tlsCert === '' ? undefined : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
   const gateway = new Gateway(engine, metrics, log, {

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
-import { AggregatorRegistry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startHealthServer } from './http.js';
@@ -27,6 +27,18 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   let restartDelayMs = 250;
   let announced = false;
 
+  // The primary's own series, beside its workers' aggregated ones.
+  const own = new Registry();
+  const restarts = new Counter({ name: 'chorus_worker_restarts_total', help: 'Gateway workers that died and were restarted', registers: [own] });
+  new Gauge({
+    name: 'chorus_workers_ready',
+    help: 'Gateway workers that take clients now',
+    registers: [own],
+    collect() {
+      this.set([...ready.values()].filter(Boolean).length);
+    },
+  });
+
   const fork = () => {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
@@ -52,13 +64,14 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     startedAt.delete(worker.id);
     restartDelayMs = lived > stableAfterMs ? 250 : Math.min(maxRestartDelayMs, restartDelayMs * 2);
     log.error({ worker: worker.id, code, signal, restartInMs: restartDelayMs }, 'worker died; restarting it');
+    restarts.inc();
     setTimeout(() => draining || fork(), restartDelayMs);
   });
 
   const aggregator = new AggregatorRegistry();
   const health = await startHealthServer(config.host, config.metricsPort, {
     ready: () => !draining && ready.size === config.workers && [...ready.values()].every(Boolean),
-    metrics: async () => ({ body: await aggregator.clusterMetrics(), contentType: aggregator.contentType }),
+    metrics: async () => ({ body: (await aggregator.clusterMetrics()) + '\n' + (await own.metrics()), contentType: aggregator.contentType }),
   });
 
   log.info({ workers: config.workers, redis: config.redis || config.redisCluster.join(',') }, 'starting');

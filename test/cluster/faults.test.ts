@@ -134,7 +134,7 @@ describe('draining a gateway', () => {
 });
 
 describe('workers behind one port', () => {
-  it('lets users on different workers of one gateway reach each other', async () => {
+  it('lets users on different workers of one gateway reach each other, and restarts a worker that dies', async () => {
     const own = await startRedis();
     const [server] = await startGateways(1, { redis: own.url }, ['--workers', '2']);
     try {
@@ -144,8 +144,20 @@ describe('workers behind one port', () => {
       const [a, b] = [...byWorker.values()];
       const ack = await a!.request({ type: 'send', to: `@${b!.welcome!.nick}`, text: 'across workers' });
       expect(await b!.next('msg', (m) => m.id === ack.id)).toMatchObject({ text: 'across workers' });
-      expect(await server!.metrics()).toMatch(/chorus_connections\{transport="tcp"\} 8/);
-      clients.forEach((c) => c.close());
+      const metrics = await server!.metrics();
+      expect(metrics).toMatch(/chorus_connections\{transport="tcp"\} 8/);
+      expect(metrics).toMatch(/chorus_worker_connections\{worker="1"\} [1-7]\b/);
+      expect(metrics).toMatch(/chorus_worker_connections\{worker="2"\} [1-7]\b/);
+
+      // A worker that dies is restarted; the other worker's users never notice.
+      const victimPid = server!.logs.find((l) => l.msg === 'registered' && l.nick === a!.welcome!.nick)!.pid as number;
+      process.kill(victimPid, 'SIGKILL');
+      await a!.waitClosed();
+      await waitUntil(async () => /chorus_worker_restarts_total 1/.test(await server!.metrics()) && /chorus_workers_ready 2/.test(await server!.metrics()), 'the worker to be restarted');
+      expect(await b!.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
+      const again = await connect(server!.tcpPort, 'after-restart');
+      expect(await again.request({ type: 'who' })).toMatchObject({ type: 'who' });
+      [...clients, again].forEach((c) => c.close());
     } finally {
       await server?.stop();
       await own.stop();
