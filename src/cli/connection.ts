@@ -1,6 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import WebSocket from 'ws';
+import { LineSplitter } from '../protocol/lines.js';
 
 /** A frame from the server: an object with a string `type`; render.ts reads the rest defensively. */
 export type ServerFrame = Record<string, unknown> & { type: string };
@@ -31,9 +32,10 @@ export interface Connection {
   destroy(): void;
 }
 
-// The server's frames are at most 64 KiB (history replies are the largest); past 1 MiB
-// without a newline the stream is not ours to understand, and holding more is a leak.
-export const maxInboundBytes = 1024 * 1024;
+// The largest server frame is a history reply: 100 messages of 4,000 characters, each up to
+// 6 bytes once JSON-escaped, is about 2.4 MB. Past 4 MiB without a newline the stream is not
+// ours to understand, and holding more is a leak.
+export const maxInboundBytes = 4 * 1024 * 1024;
 const connectTimeoutMs = 10_000;
 // After close(), a server that neither closes nor answers gets this long before we cut it.
 const closeGraceMs = 2_000;
@@ -65,49 +67,12 @@ function parseLine(line: string, handlers: ConnectionHandlers): void {
   handlers.onFrame(value as ServerFrame);
 }
 
-/**
- * Splits bytes into lines, holding at most `maxBytes` of an unfinished line. Bytes are kept
- * until the newline so a UTF-8 character split across two reads decodes whole.
- */
-export class LineBuffer {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  /** Returns the complete lines in `chunk`; throws when an unfinished line passes the bound. */
-  push(chunk: Buffer): string[] {
-    const lines: string[] = [];
-    let start = 0;
-    for (let eol = chunk.indexOf(10); eol >= 0; eol = chunk.indexOf(10, start)) {
-      const part = chunk.subarray(start, eol);
-      start = eol + 1;
-      if (this.pendingBytes + part.length > this.maxBytes) throw this.tooLong();
-      const bytes = this.pending.length === 0 ? part : Buffer.concat([...this.pending, part]);
-      this.pending = [];
-      this.pendingBytes = 0;
-      lines.push(bytes.toString('utf8').replace(/\r$/, ''));
-    }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      if (this.pendingBytes + rest.length > this.maxBytes) throw this.tooLong();
-      this.pending.push(Buffer.from(rest));
-      this.pendingBytes += rest.length;
-    }
-    return lines;
-  }
-
-  private tooLong(): Error {
-    return new Error(`the server sent a line longer than ${this.maxBytes} bytes`);
-  }
-}
-
 function openSocket(e: Endpoint, handlers: ConnectionHandlers): Promise<Connection> {
   return new Promise((resolve, reject) => {
     const socket = e.tls
       ? tls.connect({ host: e.host, port: e.port, servername: net.isIP(e.host) ? undefined : e.host, rejectUnauthorized: !e.insecure })
       : net.connect({ host: e.host, port: e.port });
-    const lines = new LineBuffer(maxInboundBytes);
+    const lines = new LineSplitter(maxInboundBytes);
     let opened = false;
     let closed = false;
     let failure: Error | undefined;
@@ -123,11 +88,11 @@ function openSocket(e: Endpoint, handlers: ConnectionHandlers): Promise<Connecti
       resolve(connection);
     });
     socket.on('data', (chunk: Buffer) => {
-      let got: string[];
+      const got: string[] = [];
       try {
-        got = lines.push(chunk);
-      } catch (err) {
-        socket.destroy(err as Error);
+        lines.push(chunk, (line) => got.push(line), () => handlers.onBadLine('the server sent a line that is not UTF-8'));
+      } catch {
+        socket.destroy(new Error(`the server sent a line longer than ${maxInboundBytes} bytes`));
         return;
       }
       // Keep reading after close() (the server's `bye` answers it), but not after destroy().

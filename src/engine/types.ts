@@ -24,29 +24,45 @@ export interface Bus {
   onEnvelope(handler: (address: Address, env: Envelope) => void): void;
 }
 
-/** A user's hold on a nick: the session token proves it on resume. */
+/**
+ * A user's hold on a nick: the session token proves it on resume; `conn` names the one
+ * connection that holds it now, so a late detach from a connection the session has since
+ * left (resumed elsewhere) changes nothing.
+ */
 export interface Claim {
   readonly key: NickKey;
   readonly nick: Nick;
   readonly session: string;
+  readonly conn: string;
 }
 
 export interface Presence {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
-   * With `resume`, succeeds only while the nick is still reserved for `claim.session`.
+   * With `resume`, succeeds only while the nick is still reserved for `claim.session`, and
+   * moves it to `claim.conn` (the connection it held before loses it).
    * A successful claim also puts the user in the online list and, on resume, back in the
    * rooms it had.
    */
   claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean>;
-  /** The user said bye: nick, online entry and room memberships go now. */
-  release(claim: Claim): Promise<void>;
-  /** The connection dropped: offline now, but nick and rooms stay reserved for `graceMs`. */
-  detach(claim: Claim, graceMs: number): Promise<void>;
+  /**
+   * The user said bye: nick, online entry and room memberships go now. False (and nothing
+   * changes) when this connection no longer holds the nick.
+   */
+  release(claim: Claim): Promise<boolean>;
+  /**
+   * The connection dropped: offline now, but nick and rooms stay reserved for `graceMs`.
+   * False (and nothing changes) when this connection no longer holds the nick.
+   */
+  detach(claim: Claim, graceMs: number): Promise<boolean>;
   /** Display nicks online now, cluster-wide. */
   online(): Promise<Nick[]>;
   count(): Promise<number>;
-  /** Adds the user to the room and returns its members, the user included. */
+  /**
+   * Adds the user to the room and returns its members, the user included. Throws a fatal
+   * ChorusError `resume_failed` (and changes nothing) when this connection no longer holds
+   * the nick, as leave does.
+   */
   join(room: RoomKey, claim: Claim): Promise<Nick[]>;
   /** False when the user was not in the room. */
   leave(room: RoomKey, claim: Claim): Promise<boolean>;
@@ -62,7 +78,12 @@ export interface Draft {
   readonly from: Claim;
   readonly ts: number;
   readonly tail: string;
-  /** Session-scoped ref: a repeat within a minute gets the first post back instead of a second one. */
+  /**
+   * Session-scoped ref: a repeat to the same target within a minute gets the first post back
+   * instead of a second one. Per target because the Redis engine keeps the ref in the
+   * target's slot, where the post script checks and sets it in the same atomic step; the
+   * same ref to another target is another message.
+   */
   readonly dedupe?: string;
 }
 
@@ -84,7 +105,8 @@ export interface History {
    * Assigns the id, files the message (unless history is off) and publishes it on the
    * channel of `to`, in one step: subscribers see each target's messages in id order.
    * Resolves once filed, which is when the sender may be acked. Throws ChorusError
-   * `no_such_user` (private, nobody holds the nick) or `not_in_room` (room, sender not a member).
+   * `no_such_user` (private, nobody holds the nick) or `not_in_room` (room, the sender's
+   * connection is not a member: nor is one its session has left).
    * Private messages are also filed in the sender's and recipient's conversation.
    */
   post(draft: Draft): Promise<Posted>;

@@ -17,8 +17,10 @@ export type Parsed = { frame: ClientFrame } | { reply: Buffer };
 export interface Dialect {
   readonly name: 'json' | 'ws' | 'text' | 'legacy';
   parse(line: string, greeting: boolean): Parsed;
-  /** A direct reply to this session; undefined when the frame shows as nothing. */
+  /** A direct reply to this session; undefined when the frame shows as nothing. `self` is the user's nick. */
   encode(frame: object, self: string): Buffer | undefined;
+  /** The same, for a frame already encoded as JSON (history replies splice stored messages). */
+  encodeJson(json: string, self: string): Buffer | undefined;
   /** A frame fanned out to many sessions. */
   deliver(out: Outbound): Buffer | undefined;
 }
@@ -27,6 +29,7 @@ export const jsonDialect: Dialect = {
   name: 'json',
   parse: (line) => ({ frame: parseFrame(line) }),
   encode: (frame) => encodeLine(frame),
+  encodeJson: (json) => Buffer.from(json + '\n'),
   deliver: (out) => out.env.line,
 };
 
@@ -35,7 +38,8 @@ export const wsDialect: Dialect = {
   name: 'ws',
   parse: jsonDialect.parse,
   encode: (frame) => encodeWsTextFrame(Buffer.from(JSON.stringify(frame))),
-  deliver: (out) => out.asWsFrame(),
+  encodeJson: (json) => encodeWsTextFrame(Buffer.from(json)),
+  deliver: (out) => out.bytes('ws', () => encodeWsTextFrame(out.env.line.subarray(0, out.env.line.length - 1))),
 };
 
 function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) => Buffer): Dialect {
@@ -57,7 +61,8 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
       }
     },
     encode: (frame, self) => wrap(renderFrame(frame as Record<string, unknown>, name, self)),
-    deliver: (out) => wrap(out.lines(name)),
+    encodeJson: (json, self) => wrap(renderFrame(JSON.parse(json) as Record<string, unknown>, name, self)),
+    deliver: (out) => out.bytes(name, () => wrap(renderFrame(out.frame(), name, ''))),
   };
 }
 

@@ -9,7 +9,7 @@ import { Fanout } from './fanout.js';
 import type { Metrics } from './metrics.js';
 import type { Peer } from './peer.js';
 import { Session, type Hub, type Limits } from './session.js';
-import { createTcpServer } from './tcp.js';
+import { createTcpServer, type TcpServer } from './tcp.js';
 import { createWsServer } from './ws.js';
 
 export interface GatewayOptions {
@@ -24,6 +24,8 @@ export interface GatewayOptions {
   tls?: { cert: Buffer; key: Buffer };
 }
 
+/** Sockets past --max-connections that still get told why before they are closed. */
+const rawSocketHeadroom = 100;
 /** How often the online count is refreshed for the metric: cheap, and never per scrape. */
 const onlineRefreshMs = 2_000;
 
@@ -35,7 +37,7 @@ export class Gateway implements Hub {
   readonly fanout: Fanout;
   readonly limits: Limits;
   private readonly sessions = new Set<Session>();
-  private readonly tcp: net.Server;
+  private readonly tcp: TcpServer;
   private readonly ws: http.Server;
   private readonly timers: NodeJS.Timeout[] = [];
   private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
@@ -52,8 +54,10 @@ export class Gateway implements Hub {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
     const open = (peer: Peer, dialect: Dialect) => this.open(peer, dialect);
-    this.tcp = createTcpServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
+    this.tcp = createTcpServer({ maxFrameBytes: opts.maxFrameBytes, sniffTimeoutMs: Math.min(opts.idleTimeoutMs, 10_000), tls: opts.tls, open });
     this.ws = createWsServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
+    // A hard cap on raw sockets, above the polite too_many_connections refusal of open().
+    this.tcp.server.maxConnections = this.ws.maxConnections = opts.maxConnections + rawSocketHeadroom;
     engine.onOperation((op, seconds) => metrics.engineOp.labels(op).observe(seconds));
     engine.onStatus((up) => {
       metrics.engineUp.set(up ? 1 : 0);
@@ -73,7 +77,7 @@ export class Gateway implements Hub {
   async start(): Promise<{ tcpPort: number; wsPort: number }> {
     await this.engine.start();
     this.metrics.engineUp.set(this.engine.up ? 1 : 0);
-    const tcpPort = await listen(this.tcp, this.opts.host, this.opts.tcpPort);
+    const tcpPort = await listen(this.tcp.server, this.opts.host, this.opts.tcpPort);
     const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
     this.state = 'running';
     this.every(Math.max(250, this.opts.idleTimeoutMs / 3), () => this.sweep());
@@ -139,11 +143,13 @@ export class Gateway implements Hub {
 
   private async drain(): Promise<void> {
     this.timers.forEach(clearInterval);
-    const closing = [close(this.tcp), close(this.ws)];
+    const closing = [close(this.tcp.server), close(this.ws)];
+    // Connections without a session yet (no bytes, or an HTTP request not upgraded) have nobody to say bye to.
+    this.tcp.dropUndecided();
+    this.ws.closeAllConnections();
     const bye = Promise.all([...this.sessions].map((s) => s.drain()));
     await Promise.race([bye, new Promise((r) => setTimeout(r, this.opts.drainMs).unref())]);
     await this.engine.stop();
-    this.ws.closeAllConnections?.();
     await Promise.all(closing);
     this.state = 'stopped';
   }

@@ -2,7 +2,6 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export const transports = ['tcp', 'ws', 'text', 'legacy'] as const;
 export type Transport = (typeof transports)[number];
-export type MessageKind = 'public' | 'private' | 'group';
 
 /** Chat latencies: from well under a millisecond on one host to seconds under overload. */
 const latencyBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

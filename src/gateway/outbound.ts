@@ -1,15 +1,13 @@
 import type { Envelope } from '../engine/types.js';
-import { renderFrame, type Style } from '../protocol/render.js';
-import { encodeWsTextFrame } from './framing.js';
 
 /**
  * One frame on its way to this gateway's sockets. JSON clients get the envelope's bytes as
- * they are; each people-facing style is rendered at most once per frame, however many
- * sockets take it.
+ * they are; every other dialect's bytes are built at most once per frame, however many
+ * sockets take them.
  */
 export class Outbound {
-  private readonly rendered = new Map<Style, string[]>();
-  private wsFrame: Buffer | undefined;
+  private readonly encoded = new Map<string, Buffer | undefined>();
+  private parsed: Record<string, unknown> | undefined;
 
   constructor(readonly env: Envelope) {}
 
@@ -18,17 +16,14 @@ export class Outbound {
     return new Outbound({ id, ts: 0, from: '', line: Buffer.from(json + '\n') });
   }
 
-  /** The JSON line as one WebSocket frame, the same bytes for every WebSocket. */
-  asWsFrame(): Buffer {
-    return (this.wsFrame ??= encodeWsTextFrame(this.env.line.subarray(0, this.env.line.length - 1)));
+  /** The frame as an object, parsed once, for dialects that render it for people. */
+  frame(): Record<string, unknown> {
+    return (this.parsed ??= JSON.parse(this.env.line.toString('utf8')) as Record<string, unknown>);
   }
 
-  lines(style: Style): string[] {
-    let lines = this.rendered.get(style);
-    if (!lines) {
-      const frame = JSON.parse(this.env.line.toString('utf8')) as Record<string, unknown>;
-      this.rendered.set(style, (lines = renderFrame(frame, style, '')));
-    }
-    return lines;
+  /** The frame's bytes in one dialect: built by the first socket that asks, shared by the rest. */
+  bytes(dialect: string, build: () => Buffer | undefined): Buffer | undefined {
+    if (!this.encoded.has(dialect)) this.encoded.set(dialect, build());
+    return this.encoded.get(dialect);
   }
 }

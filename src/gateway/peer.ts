@@ -8,6 +8,8 @@ export interface Peer {
   write(bytes: Buffer): void;
   /** Bytes written but not yet taken by the kernel: what a slow consumer piles up. */
   buffered(): number;
+  /** Resolves once the queued bytes have gone out (or the connection has closed). */
+  drained(): Promise<void>;
   /** Flush what is queued, then close; a peer that does not take it within a few seconds is destroyed. */
   end(): void;
   /** Close now, dropping what is queued. */

@@ -4,15 +4,14 @@ import type { Claim, Engine, Envelope } from '../engine/types.js';
 import { encodeLine, errorFrame, messageTail, presenceFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
-import {
-  nickKey, parseTarget, roomAddress, roomKey, targetText, userAddress, type Address, type Nick,
-} from '../protocol/names.js';
+import { nickKey, roomAddress, roomKey, targetText, userAddress, type Address, type Nick } from '../protocol/names.js';
 import type { Dialect } from './dialect.js';
 import type { Fanout, Subscriber } from './fanout.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
+import { newSessionToken, replay, replayCursors } from './resume.js';
 
 export interface Limits {
   readonly rate: number;
@@ -42,25 +41,38 @@ const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'restart', 'una
 
 /** Inbound frames waiting while one is answered; past this the socket stops being read. */
 const maxQueuedFrames = 32;
-/** Resume replays read history in pages of this many messages. */
-const replayPage = 500;
 /** Legacy clients cannot choose another nick, so we try this many variants for them. */
 const maxNickVariants = 50;
 
 /**
  * One connected client: the only place where the protocol meets the engine. Frames are
  * handled one at a time, in order; fanned-out frames are written as they arrive.
+ *
+ * Whatever the session takes (bus subscriptions, the nick) it gives back in letGo(), in
+ * every state: a connection may close in the middle of its hello.
  */
 export class Session implements Subscriber {
   private state: State = 'greeting';
   private claim: Claim | undefined;
+  /** The nick as shown, for text rendering ('' before the welcome). */
+  private shown = '';
+  /** Case-folded nick: fan-out skips frames from it. */
   self = '';
+  /** This connection's own id: a resume elsewhere takes the nick from it, not the other way round. */
+  private readonly conn = randomBytes(9).toString('base64url');
+  /** Every fan-out address this session is on, so that letGo() can leave them all. */
+  private readonly subscribed = new Set<Address>();
   private readonly rooms = new Set<Address>();
+  /** Per address, the last id a resume replay wrote: later live copies of those are dropped. */
+  private replayed = new Map<Address, string>();
+  /** Frames fanned out while the welcome (and a resume's replay) is being written. */
+  private held: Array<[Address, Outbound]> = [];
+  private heldBytes = 0;
+  private announced = false;
+  private departure: 'release' | 'detach' = 'detach';
   private readonly bucket: TokenBucket;
   private readonly queue: string[] = [];
   private busy = false;
-  /** Frames fanned out while the welcome (and a resume's replay) is being written. */
-  private held: Array<[Address, Outbound]> = [];
   private readonly delivered;
   lastSeen = Date.now();
 
@@ -75,17 +87,22 @@ export class Session implements Subscriber {
   }
 
   /**
-   * Whether the idle timeout applies: JSON and WebSocket clients ping, while people on
-   * netcat or the old client may rightly sit silent (TCP keepalive finds their dead peers).
+   * Whether the idle timeout applies: JSON and WebSocket clients ping, and everyone must
+   * say who they are in time, while people on netcat or the old client may rightly sit
+   * silent once in (TCP keepalive finds their dead peers).
    */
   get idles(): boolean {
-    return this.peer.transport === 'tcp' || this.peer.transport === 'ws';
+    return this.peer.transport === 'tcp' || this.peer.transport === 'ws' || this.state === 'greeting';
+  }
+
+  private get closed(): boolean {
+    return this.state === 'closed';
   }
 
   /** One inbound line (a JSON frame, a text command, a legacy body). */
   onLine(line: string): void {
     this.lastSeen = Date.now();
-    if (this.state === 'closed') return;
+    if (this.closed) return;
     if (!this.bucket.take()) {
       this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
       return;
@@ -98,7 +115,10 @@ export class Session implements Subscriber {
   /** Input the transport could not make into a line (invalid UTF-8, a binary frame, an oversize frame). */
   onBadInput(err: ChorusError): void {
     this.lastSeen = Date.now();
-    this.refuse(err);
+    if (this.closed) return;
+    // Refusals cost the sender tokens too, so a flood of garbage is throttled like any other.
+    const limited = !err.fatal && !this.bucket.take();
+    this.refuse(limited ? new ChorusError('rate_limited', 'slow down: too many frames') : err);
     if (err.fatal) void this.leave('detach', 'bad_input');
   }
 
@@ -109,8 +129,8 @@ export class Session implements Subscriber {
 
   /** The gateway is stopping: tell the client, keep its nick for a resume elsewhere. */
   async drain(): Promise<void> {
-    if (this.state === 'closed') return;
-    this.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.self));
+    if (this.closed) return;
+    this.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.shown));
     await this.leave('detach', 'restart');
   }
 
@@ -124,13 +144,24 @@ export class Session implements Subscriber {
   }
 
   deliver(out: Outbound, address: Address): void {
-    if (this.state === 'joining') this.held.push([address, out]);
-    else if (this.state === 'chatting') this.write(this.dialect.deliver(out), out.env);
+    if (this.state === 'joining') {
+      this.held.push([address, out]);
+      this.heldBytes += out.env.line.length;
+      if (this.peer.buffered() + this.heldBytes > this.hub.limits.maxOutboundBytes) this.cutOff();
+    } else if (this.state === 'chatting' && !this.wasReplayed(address, out.env.id)) {
+      this.write(this.dialect.deliver(out), out.env);
+    }
+  }
+
+  private wasReplayed(address: Address, id: string): boolean {
+    if (id === '') return false;
+    const upTo = this.replayed.get(address);
+    return upTo !== undefined && !this.hub.engine.history.isAfter(id, upTo);
   }
 
   private async drainQueue(): Promise<void> {
     this.busy = true;
-    while (this.queue.length > 0 && this.state !== 'closed') {
+    while (this.queue.length > 0 && !this.closed) {
       const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
@@ -143,9 +174,8 @@ export class Session implements Subscriber {
         ref = parsed.frame.ref;
         await this.handle(parsed.frame);
       } catch (err) {
-        const error = asChorusError(err);
-        if (!(err instanceof ChorusError)) this.hub.log.warn({ err, nick: this.claim?.nick }, 'engine operation failed');
-        this.refuse(error, ref ?? this.refIn(line));
+        if (!(err instanceof ChorusError)) this.hub.log.warn({ err, nick: this.shown }, 'request failed');
+        this.refuse(asChorusError(err), ref ?? this.refIn(line));
       }
     }
     this.busy = false;
@@ -156,19 +186,21 @@ export class Session implements Subscriber {
       if (frame.type !== 'hello') throw new ChorusError('hello_first', 'say hello with your nick first');
       return this.hello(frame);
     }
+    const claim = this.claim;
+    if (!claim || this.closed) return;
     switch (frame.type) {
       case 'hello':
-        throw new ChorusError('bad_frame', `you are already ${this.claim!.nick}`);
+        throw new ChorusError('bad_frame', `you are already ${claim.nick}`);
       case 'send':
-        return this.send(frame);
+        return this.send(frame, claim);
       case 'join':
-        return this.join(frame);
+        return this.join(frame, claim);
       case 'leave':
-        return this.leaveRoom(frame);
+        return this.leaveRoom(frame, claim);
       case 'who':
         return this.who(frame);
       case 'history':
-        return this.history(frame);
+        return this.history(frame, claim);
       case 'ping':
         return this.reply({ type: 'pong' }, frame.ref);
       case 'bye':
@@ -180,94 +212,88 @@ export class Session implements Subscriber {
   private async hello(frame: Frame<'hello'>): Promise<void> {
     const session = frame.resume?.session ?? newSessionToken();
     const claim = await this.claimNick(frame, session);
-    this.claim = claim;
-    this.self = claim.key;
+    if (!claim) return;
     const { engine } = this.hub;
-    let replayed = new Map<Address, string>();
     try {
       const online = await engine.presence.count();
+      if (this.closed) return;
       this.reply({ type: 'welcome', nick: claim.nick, session, gateway: engine.gateway, online, version: protocolVersion }, frame.ref);
       this.hub.log.info({ nick: claim.nick, remote: this.peer.remote, transport: this.peer.transport, resumed: !!frame.resume }, 'registered');
-      await this.announce('online');
-      if (frame.resume) replayed = await this.replay(frame.resume.last, session);
+      await this.announce('online', claim);
+      this.announced = true;
+      if (frame.resume) {
+        const cursors = replayCursors([...this.subscribed], frame.resume.last, session, engine.history);
+        this.replayed = await replay(
+          cursors,
+          engine.history,
+          (m) => this.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), undefined, 'reply'),
+          () => (this.peer.buffered() > this.hub.limits.maxOutboundBytes / 2 ? this.peer.drained() : undefined),
+        );
+      }
     } catch (err) {
       // Half-welcomed is no state to chat in: the client resumes once the store is back.
       this.refuse(asChorusError(err), frame.ref);
       return this.leave('detach', 'unavailable');
     }
+    if (this.closed) return;
     this.state = 'chatting';
     const held = this.held;
     this.held = [];
-    for (const [address, out] of held) {
-      const upTo = replayed.get(address);
-      if (out.env.id !== '' && upTo !== undefined && !engine.history.isAfter(out.env.id, upTo)) continue;
-      this.deliver(out, address);
-    }
+    this.heldBytes = 0;
+    for (const [address, out] of held) this.deliver(out, address);
   }
 
   /**
    * Subscribes before claiming, so nothing sent the moment others see this user online is
    * lost; what arrives before the welcome is held. Legacy clients cannot pick another nick
    * when theirs is taken, so they get the first free variant (quang, quang_2, ...).
+   * Resolves undefined when the connection closed meanwhile (letGo() has given all back).
    */
-  private async claimNick(frame: Frame<'hello'>, session: string): Promise<Claim> {
-    const { engine, fanout } = this.hub;
+  private async claimNick(frame: Frame<'hello'>, session: string): Promise<Claim | undefined> {
+    const { engine } = this.hub;
     const mode = frame.resume ? 'resume' : 'new';
     const attempts = this.dialect.name === 'legacy' ? maxNickVariants : 1;
     for (let n = 1; n <= attempts; n++) {
       const nick = (n === 1 ? frame.nick : `${frame.nick}_${n}`) as Nick;
-      const claim: Claim = { nick, key: nickKey(nick), session };
-      const rooms = mode === 'resume' ? (await engine.presence.rooms(claim.key)).map(roomAddress) : [];
-      const addresses: Address[] = ['*', userAddress(claim.key), ...rooms];
+      const claim: Claim = { nick, key: nickKey(nick), session, conn: this.conn };
       this.self = claim.key;
       this.state = 'joining';
-      await Promise.all(addresses.map((a) => fanout.add(a, this)));
-      if (await engine.presence.claim(claim, mode)) {
-        rooms.forEach((r) => this.rooms.add(r));
-        if (n > 1) this.write(this.dialect.encode({ type: 'error', code: 'nick_taken', message: `${frame.nick} is taken; you are ${nick}` }, this.self));
-        return claim;
+      try {
+        const rooms = mode === 'resume' ? (await engine.presence.rooms(claim.key)).map(roomAddress) : [];
+        await Promise.all(['*' as Address, userAddress(claim.key), ...rooms].map((a) => this.subscribe(a)));
+        if (await engine.presence.claim(claim, mode)) {
+          this.claim = claim;
+          if (this.closed) {
+            await this.letGo();
+            return undefined;
+          }
+          this.shown = claim.nick;
+          rooms.forEach((r) => this.rooms.add(r));
+          if (n > 1) this.refuse(new ChorusError('nick_taken', `${frame.nick} is taken; you are ${nick}`));
+          return claim;
+        }
+      } catch (err) {
+        await this.unwindHello();
+        throw err;
       }
-      await Promise.all(addresses.map((a) => fanout.remove(a, this)));
-      this.state = 'greeting';
-      this.self = '';
-      this.held = [];
+      await this.unwindHello();
+      if (this.closed) return undefined;
     }
     if (mode === 'resume') throw new ChorusError('resume_failed', 'that session has expired or moved on; say hello again');
     throw new ChorusError('nick_taken', `${frame.nick} is already online; pick another nick`);
   }
 
-  /** Writes every message missed on each subscribed target, oldest first; returns how far it got per target. */
-  private async replay(last: Record<string, string>, session: string): Promise<Map<Address, string>> {
-    const { history } = this.hub.engine;
-    const from = new Map<Address, string>();
-    for (const [target, id] of Object.entries(last)) {
-      let address: Address;
-      try {
-        address = parseTarget(target).address;
-      } catch {
-        continue; // a target this server cannot name has nothing to replay
-      }
-      const known = from.get(address);
-      if (known === undefined || history.isAfter(id, known)) from.set(address, id);
-    }
-    // A target the client never heard from is replayed from the start of its session.
-    const since = `${sessionStart(session)}-0`;
-    const upTo = new Map<Address, string>();
-    for (const address of ['*', userAddress(this.claim!.key), ...this.rooms] as Address[]) {
-      let cursor = from.get(address) ?? since;
-      for (;;) {
-        const page = await history.after(address, cursor, replayPage);
-        for (const m of page) this.write(this.dialect.deliver(Outbound.stored(m.id, m.json)));
-        if (page.length > 0) cursor = page[page.length - 1]!.id;
-        if (page.length < replayPage) break;
-      }
-      upTo.set(address, cursor);
-    }
-    return upTo;
+  /** A hello that did not succeed: back to greeting, holding nothing. */
+  private async unwindHello(): Promise<void> {
+    await this.unsubscribeAll();
+    this.rooms.clear();
+    this.held = [];
+    this.heldBytes = 0;
+    this.self = '';
+    if (!this.closed) this.state = 'greeting';
   }
 
-  private async send(frame: Frame<'send'>): Promise<void> {
-    const claim = this.claim!;
+  private async send(frame: Frame<'send'>, claim: Claim): Promise<void> {
     const to = frame.to;
     const ts = Date.now();
     const shown = to.kind === 'room' ? to.key : targetText(to);
@@ -285,31 +311,31 @@ export class Session implements Subscriber {
     this.reply({ type: 'ack', id: posted.id, ts: posted.ts }, frame.ref);
   }
 
-  private async join(frame: Frame<'join'>): Promise<void> {
-    const claim = this.claim!;
+  private async join(frame: Frame<'join'>, claim: Claim): Promise<void> {
     const room = roomKey(frame.room);
     const address = roomAddress(room);
-    await this.hub.fanout.add(address, this);
+    const isNew = !this.rooms.has(address);
+    await this.subscribe(address);
     let members: Nick[];
     try {
       members = await this.hub.engine.presence.join(room, claim);
     } catch (err) {
-      if (!this.rooms.has(address)) await this.hub.fanout.remove(address, this);
+      if (isNew) await this.unsubscribe(address);
       throw err;
     }
-    if (!this.rooms.has(address)) {
+    if (this.closed) return;
+    if (isNew) {
       this.rooms.add(address);
       await this.publish(address, { type: 'joined', room, nick: claim.nick });
     }
     this.reply({ type: 'joined', room, nick: claim.nick, members }, frame.ref);
   }
 
-  private async leaveRoom(frame: Frame<'leave'>): Promise<void> {
-    const claim = this.claim!;
+  private async leaveRoom(frame: Frame<'leave'>, claim: Claim): Promise<void> {
     const room = roomKey(frame.room);
     const address = roomAddress(room);
     const was = await this.hub.engine.presence.leave(room, claim);
-    if (this.rooms.delete(address)) await this.hub.fanout.remove(address, this);
+    if (this.rooms.delete(address)) await this.unsubscribe(address);
     if (!was) throw new ChorusError('not_in_room', `you are not in ${room}`);
     await this.publish(address, { type: 'left', room, nick: claim.nick });
     this.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
@@ -327,14 +353,17 @@ export class Session implements Subscriber {
     }
   }
 
-  private async history(frame: Frame<'history'>): Promise<void> {
-    const stored = await this.hub.engine.history.range(frame.with.address, this.claim!.key, frame.before, frame.limit);
-    const messages = stored.map((m) => JSON.parse(m.json) as object);
-    this.reply({ type: 'history', with: targetText(frame.with), messages }, frame.ref);
+  /** Splices the stored messages' JSON into the reply: they were encoded once, when sent. */
+  private async history(frame: Frame<'history'>, claim: Claim): Promise<void> {
+    const stored = await this.hub.engine.history.range(frame.with.address, claim.key, frame.before, frame.limit);
+    const ref = frame.ref === undefined ? '' : `,"ref":${JSON.stringify(frame.ref)}`;
+    const json = `{"type":"history","with":${JSON.stringify(targetText(frame.with))}${ref},"messages":[${stored.map((m) => m.json).join(',')}]}`;
+    this.write(this.dialect.encodeJson(json, this.shown), undefined, 'reply');
   }
 
-  private async announce(event: 'online' | 'offline'): Promise<void> {
-    await this.publish('*', presenceFrame(event, this.claim!.nick, Date.now()));
+  private async announce(event: 'online' | 'offline', claim: Claim): Promise<void> {
+    const env: Envelope = { id: '', ts: Date.now(), from: claim.key, line: encodeLine(presenceFrame(event, claim.nick, Date.now())) };
+    await this.hub.engine.bus.publish('*', env);
   }
 
   private async publish(address: Address, frame: object): Promise<void> {
@@ -342,32 +371,66 @@ export class Session implements Subscriber {
     await this.hub.engine.bus.publish(address, env);
   }
 
-  /**
-   * Ends the session once: unsubscribes, then either releases the nick (bye) or keeps it
-   * reserved for a resume (drop, restart), and tells the others.
-   */
+  /** On the list before the await, so that a letGo() meanwhile takes it off again. */
+  private async subscribe(address: Address): Promise<void> {
+    this.subscribed.add(address);
+    await this.hub.fanout.add(address, this);
+  }
+
+  private async unsubscribe(address: Address): Promise<void> {
+    this.subscribed.delete(address);
+    await this.hub.fanout.remove(address, this);
+  }
+
+  private async unsubscribeAll(): Promise<void> {
+    const addresses = [...this.subscribed];
+    this.subscribed.clear();
+    await Promise.allSettled(addresses.map((a) => this.hub.fanout.remove(a, this)));
+  }
+
+  /** Ends the session once: closes the socket, then gives back what it holds. */
   private async leave(how: 'release' | 'detach', reason: Departure): Promise<void> {
-    if (this.state === 'closed') return;
-    const claim = this.state === 'chatting' || this.state === 'joining' ? this.claim : undefined;
+    if (this.closed) return;
     this.state = 'closed';
+    this.departure = how;
     this.queue.length = 0;
     this.held = [];
+    this.heldBytes = 0;
     this.hub.metrics.connections.labels(this.peer.transport).dec();
     this.hub.forget(this);
     if (flushOnDeparture.has(reason)) this.peer.end();
     else this.peer.destroy();
-    this.hub.log.info({ nick: claim?.nick, remote: this.peer.remote, reason }, 'disconnected');
+    this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason }, 'disconnected');
+    await this.letGo();
+  }
+
+  /**
+   * Gives back the subscriptions and the nick: released after a bye, kept reserved for a
+   * resume otherwise. Others hear `offline` only if this connection still held the nick (it
+   * may have resumed elsewhere already). Runs again if a hello finishes claiming after a close.
+   */
+  private async letGo(): Promise<void> {
+    const claim = this.claim;
+    this.claim = undefined;
+    await this.unsubscribeAll();
     if (!claim) return;
-    const { engine, fanout } = this.hub;
+    const { presence } = this.hub.engine;
     try {
-      const addresses: Address[] = ['*', userAddress(claim.key), ...this.rooms];
-      await Promise.all(addresses.map((a) => fanout.remove(a, this)));
-      if (how === 'release') await engine.presence.release(claim);
-      else await engine.presence.detach(claim, this.hub.limits.resumeGraceMs);
-      await this.announce('offline');
+      const held = this.departure === 'release' ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
+      if (held && this.announced) await this.announce('offline', claim);
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');
     }
+  }
+
+  private cutOff(): void {
+    this.hub.metrics.slowConsumers.inc();
+    this.hub.metrics.rejected.labels('slow_consumer').inc();
+    const error = new ChorusError('slow_consumer', 'you are not reading fast enough; disconnected');
+    const bytes = this.dialect.encode(errorFrame(error.code, error.message), this.shown);
+    if (bytes) this.peer.write(bytes);
+    this.hub.log.warn({ nick: this.shown, remote: this.peer.remote }, 'slow consumer cut off');
+    void this.leave('detach', 'slow_consumer');
   }
 
   /** The ref of a line that was not handled, so its refusal can answer it (JSON clients only). */
@@ -377,40 +440,23 @@ export class Session implements Subscriber {
 
   private refuse(err: ChorusError, ref?: string): void {
     this.hub.metrics.rejected.labels(err.code).inc();
-    this.write(this.dialect.encode(errorOf(err, ref), this.self));
+    this.write(this.dialect.encode(errorFrame(err.code, err.message, ref), this.shown), undefined, 'reply');
   }
 
   private reply(frame: Record<string, unknown>, ref: string | undefined): void {
-    this.write(this.dialect.encode(ref === undefined ? frame : { ...frame, ref }, this.self));
+    this.write(this.dialect.encode(ref === undefined ? frame : { ...frame, ref }, this.shown), undefined, 'reply');
   }
 
-  /** Every write goes through here: the outbound buffer has a bound and a policy. */
-  private write(bytes: Buffer | undefined, env?: Envelope): void {
-    if (bytes === undefined || this.state === 'closed') return;
-    if (this.peer.buffered() + bytes.length > this.hub.limits.maxOutboundBytes) {
-      this.hub.metrics.slowConsumers.inc();
-      this.hub.metrics.rejected.labels('slow_consumer').inc();
-      this.peer.write(this.dialect.encode(errorOf(new ChorusError('slow_consumer', 'you are not reading fast enough; disconnected')), this.self) ?? Buffer.alloc(0));
-      this.hub.log.warn({ nick: this.claim?.nick, remote: this.peer.remote }, 'slow consumer cut off');
-      void this.leave('detach', 'slow_consumer');
-      return;
-    }
+  /**
+   * Every write goes through here: the outbound buffer has a bound and a policy. Fanned-out
+   * frames must fit under it; a reply the client asked for (a long history, say) is written
+   * whole as long as the client has been reading.
+   */
+  private write(bytes: Buffer | undefined, env?: Envelope, kind: 'fanout' | 'reply' = 'fanout'): void {
+    if (bytes === undefined || this.closed) return;
+    const queued = this.peer.buffered() + (kind === 'fanout' ? bytes.length : 0);
+    if (queued > this.hub.limits.maxOutboundBytes) return this.cutOff();
     this.peer.write(bytes);
     if (env?.id) this.delivered.inc();
   }
-}
-
-function errorOf(err: ChorusError, ref?: string): object {
-  return errorFrame(err.code, err.message, ref);
-}
-
-/** Random, and stamped with its start so a resume can replay targets the client never heard from. */
-function newSessionToken(): string {
-  return `${randomBytes(18).toString('base64url')}.${Date.now().toString(36)}`;
-}
-
-function sessionStart(session: string): number {
-  const stamp = parseInt(session.split('.')[1] ?? '', 36);
-  const dayAgo = Date.now() - 86_400_000;
-  return Number.isFinite(stamp) && stamp > dayAgo ? stamp : Date.now();
 }

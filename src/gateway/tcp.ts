@@ -1,14 +1,18 @@
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { ChorusError } from '../protocol/errors.js';
 import { jsonDialect, legacyDialect, textDialect, type Dialect } from './dialect.js';
-import { LegacyDecoder, LineSplitter } from './framing.js';
+import { LineSplitter } from '../protocol/lines.js';
+import { LegacyDecoder } from './framing.js';
 import type { Transport } from './metrics.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
 
 export interface TcpOptions {
   maxFrameBytes: number;
+  /** How long a new connection may take to show its mode (its first bytes). */
+  sniffTimeoutMs: number;
   tls?: { cert: Buffer; key: Buffer };
   /** Makes the session for a connection whose mode is known, or refuses it (undefined). */
   open(peer: Peer, dialect: Dialect): Session | undefined;
@@ -40,6 +44,19 @@ export function detectMode(head: Buffer): Mode | undefined {
 const dialects: Record<Mode, Dialect> = { json: jsonDialect, text: textDialect, legacy: legacyDialect };
 const transports: Record<Mode, Transport> = { json: 'tcp', text: 'text', legacy: 'legacy' };
 
+export function whenDrained(socket: Duplex): Promise<void> {
+  if (socket.writableLength === 0 || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
 class TcpPeer implements Peer {
   readonly remote: string;
 
@@ -56,6 +73,10 @@ class TcpPeer implements Peer {
 
   buffered(): number {
     return this.socket.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return whenDrained(this.socket);
   }
 
   end(): void {
@@ -76,22 +97,36 @@ class TcpPeer implements Peer {
   }
 }
 
-export function createTcpServer(opts: TcpOptions): net.Server {
-  const onSocket = (socket: net.Socket) => serve(socket, opts);
-  return opts.tls ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket) : net.createServer(onSocket);
+export interface TcpServer {
+  readonly server: net.Server;
+  /** Closes the connections that have not said anything yet (they have no session to drain). */
+  dropUndecided(): void;
 }
 
-function serve(socket: net.Socket, opts: TcpOptions): void {
+export function createTcpServer(opts: TcpOptions): TcpServer {
+  const undecided = new Set<net.Socket>();
+  const onSocket = (socket: net.Socket) => serve(socket, opts, undecided);
+  const server = opts.tls ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket) : net.createServer(onSocket);
+  return { server, dropUndecided: () => undecided.forEach((s) => s.destroy()) };
+}
+
+function serve(socket: net.Socket, opts: TcpOptions, undecided: Set<net.Socket>): void {
   socket.setNoDelay(true);
   // Text and legacy clients never ping: the kernel's keepalive finds their dead peers.
   socket.setKeepAlive(true, 30_000);
   socket.on('error', () => socket.destroy());
+  // Until it shows its mode a connection has no session; it gets a deadline of its own.
+  undecided.add(socket);
+  socket.setTimeout(opts.sniffTimeoutMs, () => socket.destroy());
+  socket.once('close', () => undecided.delete(socket));
   let head: Buffer = Buffer.alloc(0);
   const sniff = (chunk: Buffer) => {
     head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
     const mode = detectMode(head);
     if (mode === undefined) return;
     socket.off('data', sniff);
+    socket.setTimeout(0);
+    undecided.delete(socket);
     const peer = new TcpPeer(socket, transports[mode]);
     const session = opts.open(peer, dialects[mode]);
     if (!session) return;

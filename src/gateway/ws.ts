@@ -3,12 +3,12 @@ import https from 'node:https';
 import { isUtf8 } from 'node:buffer';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { ChorusError } from '../protocol/errors.js';
 import { wsDialect, type Dialect } from './dialect.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
-import { closeTimeoutMs } from './tcp.js';
+import { closeTimeoutMs, whenDrained } from './tcp.js';
 
 export interface WsOptions {
   maxFrameBytes: number;
@@ -32,12 +32,17 @@ class WsPeer implements Peer {
     this.remote = `${(socket as Partial<Socket>).remoteAddress}:${(socket as Partial<Socket>).remotePort}`;
   }
 
+  /** Nothing may follow a Close frame (RFC 6455 5.5.1), which ws may already have sent. */
   write(frame: Buffer): void {
-    this.socket.write(frame);
+    if (this.ws.readyState === WebSocket.OPEN) this.socket.write(frame);
   }
 
   buffered(): number {
     return this.socket.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return whenDrained(this.socket);
   }
 
   end(): void {
@@ -86,12 +91,9 @@ export function createWsServer(opts: WsOptions): http.Server {
     ws.on('pong', () => {
       session.lastSeen = Date.now();
     });
-    ws.on('error', (err) => {
-      // ws reports an oversize frame as an error and closes with 1009: say so first.
-      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-        session.onBadInput(new ChorusError('frame_too_large', `a frame may hold at most ${opts.maxFrameBytes} bytes`, true));
-      }
-    });
+    // ws answers an oversize frame itself, with close code 1009 (the WebSocket form of
+    // frame_too_large), and then reports it here; the session ends with the close.
+    ws.on('error', () => {});
     ws.on('close', () => session.onClosed());
   };
   return server;

@@ -146,16 +146,19 @@ export function parseFrameObject(o: Obj): ClientFrame {
   }
 }
 
-/** The ref of a frame that failed to parse, so the error can still answer it. */
+const refPattern = /"ref"\s*:\s*("(?:[^"\\]|\\.){0,64}")/;
+
+/**
+ * The ref of a frame that was not handled (malformed, or refused unread by the rate limit),
+ * so the error can still answer it. A scan, not a parse: refusing must stay cheap.
+ */
 export function refOf(line: string): string | undefined {
+  const m = refPattern.exec(line);
+  if (!m) return undefined;
   try {
-    const o = JSON.parse(line) as unknown;
-    if (typeof o === 'object' && o !== null && 'ref' in o) {
-      const ref = (o as Obj).ref;
-      if (typeof ref === 'string' && ref.length <= maxRefChars) return ref;
-    }
+    const ref = JSON.parse(m[1]!) as string;
+    return ref.length <= maxRefChars ? ref : undefined;
   } catch {
-    /* no ref to give back */
+    return undefined;
   }
-  return undefined;
 }

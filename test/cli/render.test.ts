@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { LineBuffer } from '../../src/cli/connection.js';
 import { errorLine, hhmm, renderFrame, type RenderContext } from '../../src/cli/render.js';
 import { sanitize } from '../../src/protocol/render.js';
 
@@ -84,18 +83,3 @@ describe('rendering server frames', () => {
   });
 });
 
-describe('the inbound line buffer', () => {
-  it('splits lines across reads, keeps UTF-8 split mid-character whole, and drops \\r', () => {
-    const buf = new LineBuffer(1024);
-    const bytes = Buffer.from('{"a":"é"}\r\n{"b":1}\n');
-    expect(buf.push(bytes.subarray(0, 7))).toEqual([]);
-    expect(buf.push(bytes.subarray(7, 13))).toEqual(['{"a":"é"}']);
-    expect(buf.push(bytes.subarray(13))).toEqual(['{"b":1}']);
-  });
-
-  it('refuses an unfinished line past its bound instead of holding it', () => {
-    const buf = new LineBuffer(16);
-    expect(buf.push(Buffer.from('0123456789'))).toEqual([]);
-    expect(() => buf.push(Buffer.from('0123456789'))).toThrow(/longer than 16 bytes/);
-  });
-});

@@ -1,6 +1,6 @@
 // Gateways die, Redis restarts, gateways drain: nobody loses an acked message.
 import { afterAll, describe, expect, it } from 'vitest';
-import { connect } from '../support/client.js';
+import { connect, TestClient } from '../support/client.js';
 import { startHaproxy } from '../deploy/haproxy.js';
 import { startRedis } from '../support/redis.js';
 import { ResumingClient } from '../support/resuming.js';
@@ -86,6 +86,8 @@ describe.each(stores.each)('a restart of %s under the gateways', (_name, store) 
       await waitUntil(async () => (await gws[0]!.readyz()) === 503, 'readyz to turn 503');
       expect(await ann.request({ type: 'send', to: '*', text: 'anyone?' })).toMatchObject({ type: 'error', code: 'unavailable' });
       expect(await gws[0]!.metrics()).toMatch(/chorus_engine_up 0/);
+      const latecomer = await TestClient.tcp(gws[1]!.tcpPort);
+      expect(await latecomer.hello('carl')).toMatchObject({ type: 'error', code: 'unavailable' });
       await outage.start();
       await waitUntil(async () => (await gws[0]!.readyz()) === 200 && (await gws[1]!.readyz()) === 200, 'both gateways ready again', 20_000);
       const ack = await waitUntil(async () => {
@@ -97,6 +99,9 @@ describe.each(stores.each)('a restart of %s under the gateways', (_name, store) 
       expect(await ann.next('msg', (m) => m.id === pub.id)).toBeDefined();
       expect((await ann.request({ type: 'who' })).users.sort()).toEqual(['ann', 'bob']);
       expect((await bob.request({ type: 'who', room: '#ops' })).users).toEqual(['ann']);
+      // The same connection that was refused during the outage says hello again and is in.
+      expect(await latecomer.hello('carl')).toMatchObject({ type: 'welcome' });
+      latecomer.close();
       expect(gws.every((g) => g.proc.exitCode === null)).toBe(true);
       [ann, bob].forEach((c) => c.close());
     } finally {

@@ -1,5 +1,6 @@
 // Users on different gateways chat as if on one server: on standalone Redis and on a
 // 3-master Redis Cluster, with real gateway processes.
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TestClient } from '../support/client.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
@@ -11,7 +12,7 @@ const stores = storesForThisFile();
 describe.each(stores.each)('three gateways on %s', (_name, store) => {
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
-    gw = await startGateways(3, store());
+    gw = await startGateways(3, store(), ['--resume-grace-ms', '500']);
   });
   afterAll(() => stopAll(gw));
 
@@ -62,6 +63,36 @@ describe.each(stores.each)('three gateways on %s', (_name, store) => {
     expect(replies.filter((r) => r.type === 'welcome')).toHaveLength(1);
     expect(replies.filter((r) => r.code === 'nick_taken')).toHaveLength(49);
     clients.forEach((c) => c.close());
+  });
+
+  it('leaves no ghost behind connections that close in the middle of their hello', async () => {
+    const nicks = Array.from({ length: 20 }, (_, i) => `hasty${i}`);
+    await Promise.all(
+      nicks.map(
+        (nick, i) =>
+          new Promise<void>((resolve) => {
+            const s = net.connect({ port: gw[i % 3]!.tcpPort, host: '127.0.0.1' }, () => s.end(`{"type":"hello","nick":"${nick}"}\n`));
+            s.resume(); // read to the end, or 'close' never comes
+            s.on('close', () => resolve());
+            s.on('error', () => resolve());
+          }),
+      ),
+    );
+    const watcher = await connect(gw[1]!.tcpPort, 'ghostwatcher');
+    await waitUntil(async () => {
+      const who = await watcher.request({ type: 'who' });
+      return nicks.every((n) => !who.users.includes(n));
+    }, 'the hasty users to be gone from who');
+    for (const [i, nick] of nicks.entries()) {
+      const again = await waitUntil(async () => {
+        const c = await TestClient.tcp(gw[(i + 1) % 3]!.tcpPort);
+        if ((await c.hello(nick)).type === 'welcome') return c;
+        c.close();
+        return undefined;
+      }, `${nick} to be free again`);
+      again.close();
+    }
+    watcher.close();
   });
 
   it('keeps each target\'s messages in id order for every receiver', async () => {

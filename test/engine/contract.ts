@@ -13,7 +13,12 @@ export interface EngineFactory {
 
 export function claimOf(raw: string): Claim {
   const nick = parseNick(raw);
-  return { nick, key: nickKey(nick), session: randomUUID() };
+  return { nick, key: nickKey(nick), session: randomUUID(), conn: randomUUID() };
+}
+
+/** The same session on another connection, as a resume makes it. */
+export function reconnected(claim: Claim): Claim {
+  return { ...claim, conn: randomUUID() };
 }
 
 const room = roomKey(parseRoom('#Dev'));
@@ -96,6 +101,33 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e.presence.online()).toEqual(['ann']);
       expect(await e.presence.members(room)).toEqual(['ann']);
       expect(await e.presence.rooms(ann.key)).toEqual([room]);
+    });
+
+    it('moves a nick to the connection that resumed it, and ignores the one it left', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      await e.presence.join(room, ann);
+      // The client resumed before its old connection was noticed to be gone.
+      const again = reconnected(ann);
+      expect(await e.presence.claim(again, 'resume')).toBe(true);
+      expect(await e.presence.detach(ann, 60_000)).toBe(false);
+      expect(await e.presence.release(ann)).toBe(false);
+      expect(await e.presence.online()).toEqual(['ann']);
+      expect(await e.presence.count()).toBe(1);
+      expect(await e.presence.members(room)).toEqual(['ann']);
+      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(false);
+      // The old connection can act for ann no more; the new one can.
+      await expect(e.presence.join(roomKey(parseRoom('#ops')), ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.presence.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed' });
+      await expect(e.history.post(draft(ann, roomAt, 'stale'))).rejects.toMatchObject({ code: 'not_in_room' });
+      await expect(e.history.post(draft(again, roomAt, 'still here'))).resolves.toMatchObject({ duplicate: false });
+      expect(await e.presence.members(room)).toEqual(['ann']);
+      expect(await e.presence.rooms(ann.key)).toEqual([room]);
+      expect(await e.presence.release(again)).toBe(true);
+      expect(await e.presence.online()).toEqual([]);
+      expect(await e.presence.members(room)).toEqual([]);
+      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(true);
     });
 
     it('frees a detached nick once the grace period is over', async () => {
@@ -213,6 +245,21 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       await t.until(2);
       expect(t.seen.map((s) => s.env.id)).toEqual([first.id, other.id]);
       expect(await e.history.range('*', ann.key, undefined, 10)).toHaveLength(2);
+    });
+
+    it('dedupes a ref per target: the same ref to another target is another message', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      const bob = claimOf('bob');
+      await e.presence.claim(ann, 'new');
+      await e.presence.claim(bob, 'new');
+      const ref = { dedupe: `${ann.session}:r1` };
+      const toAll = await e.history.post(draft(ann, '*', 'hi all', ref));
+      const toBob = await e.history.post(draft(ann, '@bob', 'hi bob', ref));
+      expect(toBob.duplicate).toBe(false);
+      expect(await e.history.post(draft(ann, '*', 'hi all', ref))).toEqual({ ...toAll, duplicate: true });
+      expect(await e.history.post(draft(ann, '@bob', 'hi bob', ref))).toEqual({ ...toBob, duplicate: true });
+      expect(await e.history.after('@bob', '0-0', 10)).toHaveLength(1);
     });
 
     it('publishes ephemeral envelopes only to subscribed addresses', async () => {

@@ -15,7 +15,7 @@ import { messageJson, messageTail } from '../../src/protocol/encode.js';
 import { asChorusError } from '../../src/protocol/errors.js';
 import { parseRoom, roomAddress, roomKey, type Address } from '../../src/protocol/names.js';
 import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
-import { claimOf } from './contract.js';
+import { claimOf, reconnected } from './contract.js';
 
 const log = pino({ level: 'silent' });
 const devKey = roomKey(parseRoom('#Dev'));
@@ -48,8 +48,25 @@ function tap(engine: Engine): Array<{ address: Address; env: Envelope }> {
   return seen;
 }
 
-/** A TCP hop between one gateway and Redis that the test can cut: a network partition of one gateway. */
-async function startProxy(targetPort: number): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
+/** Closes one named connection from the server's side, as Redis does past a client output-buffer limit. */
+async function killConnection(url: string, name: string): Promise<void> {
+  const raw = new Redis(url);
+  try {
+    const list = String(await raw.client('LIST'));
+    const line = list.split('\n').find((l) => l.includes(` name=${name} `));
+    const id = line?.match(/^id=(\d+) /)?.[1];
+    if (id === undefined) throw new Error(`no connection named ${name}`);
+    await raw.client('KILL', 'ID', id);
+  } finally {
+    raw.disconnect();
+  }
+}
+
+/**
+ * A TCP hop between one gateway and Redis that the test can cut: a network partition of one
+ * gateway. With `delayMs`, every command reaches Redis that much later: a slow link.
+ */
+async function startProxy(targetPort: number, delayMs = 0): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   let open = true;
   const server = createServer((client) => {
@@ -57,7 +74,8 @@ async function startProxy(targetPort: number): Promise<{ url: string; cut(): voi
     const upstream = connect({ host: '127.0.0.1', port: targetPort });
     for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
       sockets.add(a);
-      a.pipe(b);
+      if (delayMs > 0 && a === client) a.on('data', (chunk) => setTimeout(() => b.write(chunk), delayMs));
+      else a.pipe(b);
       a.on('error', () => b.destroy());
       a.on('close', () => {
         sockets.delete(a);
@@ -221,6 +239,90 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(true);
   });
 
+  it('keeps a user who resumed on another gateway when her old connection there detaches late', async () => {
+    const chat = system();
+    const [a, b] = [await chat.gateway(), await chat.gateway()];
+    const ann = claimOf('ann');
+    const bob = claimOf('bob');
+    await a.presence.claim(ann, 'new');
+    await a.presence.join(devKey, ann);
+    await b.presence.claim(bob, 'new');
+    const again = reconnected(ann);
+    expect(await b.presence.claim(again, 'resume')).toBe(true);
+    expect(await a.presence.detach(ann, 60_000)).toBe(false);
+    expect((await a.presence.online()).sort()).toEqual(['ann', 'bob']);
+    expect(await a.presence.count()).toBe(2);
+    expect(await a.presence.members(devKey)).toEqual(['ann']);
+    expect(await a.presence.claim(claimOf('Ann'), 'new')).toBe(false);
+    await expect(b.history.post(draft(bob, '@ann', 'still there?'))).resolves.toMatchObject({ duplicate: false });
+    await expect(b.history.post(draft(again, dev, 'yes'))).resolves.toMatchObject({ duplicate: false });
+    const raw = new Redis(redis.url);
+    try {
+      // Nothing of the old connection is left for a reaper of a to find.
+      expect(await raw.smembers(`${chat.options().prefix}{gw:${a.gateway}}:users`)).toEqual([]);
+    } finally {
+      raw.disconnect();
+    }
+  });
+
+  it('never loses a user who resumes on one gateway while her old connection detaches on another', async () => {
+    const chat = system();
+    const b = await chat.gateway();
+    // a's commands arrive late: its detach's second step (online and member sets) lands
+    // after a resume on b that came in between the two steps.
+    const slow = await startProxy(redis.port, 40);
+    const raw = new Redis(redis.url);
+    try {
+      const a = createRedisEngine({ ...chat.options(), url: slow.url, log });
+      engines.push(a);
+      await a.start();
+      const ann = claimOf('ann');
+      await a.presence.claim(ann, 'new');
+      await a.presence.join(devKey, ann);
+      const detached = a.presence.detach(ann, 60_000);
+      await eventually(async () => expect(await raw.pttl(`${chat.options().prefix}{u:ann}:nick`)).toBeGreaterThan(0));
+      expect(await b.presence.claim(reconnected(ann), 'resume')).toBe(true);
+      expect(await detached).toBe(true);
+      expect(await b.presence.online()).toEqual(['ann']);
+      expect(await b.presence.members(devKey)).toEqual(['ann']);
+    } finally {
+      raw.disconnect();
+      await slow.close();
+    }
+  });
+
+  it('delivers what was published while its subscriber connection was cut, once and in order', async () => {
+    const chat = system();
+    const [a, b] = [await chat.gateway(), await chat.gateway()];
+    const seen = tap(a);
+    const ann = claimOf('ann');
+    const bob = claimOf('bob');
+    await a.presence.claim(ann, 'new');
+    await b.presence.claim(bob, 'new');
+    await Promise.all([a.bus.subscribe('*'), a.bus.subscribe('@ann')]);
+    const sent: Record<string, string[]> = { '*': [], '@ann': [] };
+    const post = async (to: Address, text: string) => sent[to]!.push((await b.history.post(draft(bob, to, text))).id);
+    for (let i = 0; i < 5; i++) await post('*', `before ${i}`);
+    await eventually(async () => expect(seen).toHaveLength(5));
+
+    await killConnection(redis.url, `chorus:${a.gateway}:sub`);
+    for (let i = 5; i < 30; i++) {
+      await post('*', `during ${i}`);
+      if (i % 3 === 0) await post('@ann', `psst ${i}`);
+    }
+    await eventually(async () => expect(a.up).toBe(true));
+    await post('*', 'after');
+    const ids = (address: string) => seen.filter((s) => s.address === address).map((s) => s.env.id);
+    await eventually(async () => expect(ids('*')).toContain(sent['*']!.at(-1)));
+    expect(ids('*')).toEqual(sent['*']);
+    expect(ids('@ann')).toEqual(sent['@ann']);
+    expect(sent['*']).toHaveLength(31);
+    // Rebuilt from the stream, a missed message is the envelope the post published.
+    const missed = seen.find((s) => s.address === '@ann')!.env;
+    expect(missed.from).toBe('bob');
+    expect(JSON.parse(missed.line.toString())).toMatchObject({ type: 'msg', id: missed.id, from: 'bob', to: '@ann', ts: missed.ts });
+  });
+
   it('delivers a post accepted on one gateway to another, byte for byte as the memory engine encodes it', async () => {
     const chat = system();
     const [a, b] = [await chat.gateway(), await chat.gateway()];
@@ -332,6 +434,33 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     expect(await b.presence.claim(ann, 'resume')).toBe(true);
     expect(await b.presence.members(devKey)).toEqual(['ann']);
     expect(await b.presence.online()).toEqual(['ann']);
+  });
+
+  it('reaps the users of its previous run when a gateway restarts at once under the same id', async () => {
+    // A lease far longer than the test: only the restarted gateway itself can clean up.
+    const chat = system({ leaseMs: 10_000, graceMs: 1_500 });
+    const b = await chat.gateway();
+    const seen = tap(b);
+    await b.bus.subscribe('*');
+    const ann = claimOf('ann');
+    const options = chat.options();
+    const first = await startChildGateway(options, [{ claim: ann, rooms: [devKey] }]);
+    expect(await b.presence.online()).toEqual(['ann']);
+
+    await first.kill('SIGKILL');
+    const second = createRedisEngine({ ...options, log });
+    engines.push(second);
+    await second.start();
+    expect(await b.presence.online()).toEqual([]);
+    expect(await b.presence.members(devKey)).toEqual([]);
+    await eventually(async () =>
+      expect(seen.map(({ env }) => JSON.parse(env.line.toString()))).toEqual([
+        expect.objectContaining({ type: 'presence', event: 'offline', nick: 'ann' }),
+      ]),
+    );
+    // Reserved for a resume through the grace period, then free.
+    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
+    await eventually(async () => expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(true), 5_000);
   });
 
   it('gives a gateway that was cut off past its lease its users back, and announces them again', async () => {
@@ -540,6 +669,39 @@ describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
     expect(await a!.presence.count()).toBe(users.length + 1);
     const toDang = sent.find((s) => s.to === '@đặng')!;
     expect((await a!.history.after('@đặng', '0-0', 10)).map((m) => m.id)).toEqual([toDang.id]);
+  });
+
+  it('delivers what its sharded subscribers missed while their connections were cut, once and in order', async () => {
+    const [a, b] = await gateways(2);
+    const seen = tap(a!);
+    const sender = claimOf('sender');
+    await b!.presence.claim(sender, 'new');
+    // Enough users that every master owns some of their inboxes.
+    const users = Array.from({ length: 12 }, (_, i) => claimOf(`u${i}`));
+    for (const user of users) {
+      await a!.presence.claim(user, 'new');
+      await a!.bus.subscribe(`@${user.key}`);
+    }
+    const sent = new Map<Address, string[]>(users.map((u) => [`@${u.key}` as Address, []]));
+    const round = async (text: string) => {
+      for (const [to, ids] of sent) ids.push((await b!.history.post(draft(sender, to, text))).id);
+    };
+    await round('before');
+    await eventually(async () => expect(seen).toHaveLength(users.length));
+
+    const name = `ioredis-cluster(ssubscriber):chorus:${a!.gateway}:sub`;
+    const killed = await Promise.allSettled(cluster.nodes.map((node) => killConnection(`redis://${node}`, name)));
+    expect(killed.filter((k) => k.status === 'fulfilled')).toHaveLength(cluster.nodes.length);
+    for (let i = 0; i < 5; i++) await round(`during ${i}`);
+    // Until every shard's subscriber is back, each round may be missed too, and must be caught up.
+    await eventually(async () => {
+      await round('after');
+      const got = (address: Address) => seen.filter((s) => s.address === address).map((s) => s.env.id);
+      for (const [to, ids] of sent) expect(got(to)).toContain(ids.at(-1));
+    }, 15_000);
+    for (const [to, ids] of sent) {
+      expect(seen.filter((s) => s.address === to).map((s) => s.env.id)).toEqual(ids);
+    }
   });
 
   it('resubscribes its sharded channels when a master restarts', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ChorusError } from '../../src/protocol/errors.js';
-import { encodeLegacyFrame, LegacyDecoder, LineSplitter } from '../../src/gateway/framing.js';
+import { encodeLegacyFrame, LegacyDecoder } from '../../src/gateway/framing.js';
+import { LineSplitter } from '../../src/protocol/lines.js';
 import { detectMode } from '../../src/gateway/tcp.js';
 import { encodeEnvelope, decodeEnvelope } from '../../src/engine/envelope.js';
 
@@ -14,6 +15,15 @@ describe('LineSplitter', () => {
     s.push(Buffer.from([0xff, 0x0a]), (l) => lines.push(l), (e) => bad.push(e));
     expect(lines).toEqual(['{"a":1}', '{"b":2}']);
     expect(bad.map((e) => e.code)).toEqual(['bad_frame']);
+  });
+
+  it('keeps a UTF-8 character split across reads whole', () => {
+    const lines: string[] = [];
+    const s = new LineSplitter(100);
+    const bytes = Buffer.from('{"a":"é"}\n');
+    s.push(bytes.subarray(0, 7), (l) => lines.push(l), () => {});
+    s.push(bytes.subarray(7), (l) => lines.push(l), () => {});
+    expect(lines).toEqual(['{"a":"é"}']);
   });
 
   it('throws a fatal frame_too_large before holding more than the limit', () => {

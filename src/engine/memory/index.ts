@@ -3,6 +3,7 @@ import { ChorusError } from '../../protocol/errors.js';
 import { messageJson } from '../../protocol/encode.js';
 import type { Address, Nick, NickKey, RoomKey } from '../../protocol/names.js';
 import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
+import { sessionMoved } from '../takeover.js';
 import type {
   Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
 } from '../types.js';
@@ -54,6 +55,8 @@ class MemoryBus implements Bus {
 
 interface Holder {
   session: string;
+  /** The one connection that may release, detach, join or leave; a resume moves it. */
+  conn: string;
   nick: Nick;
   /** Rooms kept while the user is away, so a resume gets them back. */
   rooms: Set<RoomKey>;
@@ -69,9 +72,10 @@ class MemoryPresence implements Presence {
     const held = this.holders.get(claim.key);
     if (mode === 'new') {
       if (held) return false;
-      this.holders.set(claim.key, { session: claim.session, nick: claim.nick, rooms: new Set() });
+      this.holders.set(claim.key, { session: claim.session, conn: claim.conn, nick: claim.nick, rooms: new Set() });
     } else {
       if (held?.session !== claim.session) return false;
+      held.conn = claim.conn;
       clearTimeout(held.expiry);
       held.expiry = undefined;
       for (const room of held.rooms) this.membersOf(room).set(claim.key, held.nick);
@@ -80,20 +84,22 @@ class MemoryPresence implements Presence {
     return true;
   }
 
-  async release(claim: Claim): Promise<void> {
+  async release(claim: Claim): Promise<boolean> {
     const held = this.owned(claim);
-    if (!held) return;
+    if (!held) return false;
     clearTimeout(held.expiry);
     this.goOffline(claim.key, held);
     this.holders.delete(claim.key);
+    return true;
   }
 
-  async detach(claim: Claim, graceMs: number): Promise<void> {
+  async detach(claim: Claim, graceMs: number): Promise<boolean> {
     const held = this.owned(claim);
-    if (!held) return;
+    if (!held) return false;
     this.goOffline(claim.key, held);
     held.expiry = setTimeout(() => this.holders.delete(claim.key), graceMs);
     held.expiry.unref();
+    return true;
   }
 
   async online(): Promise<Nick[]> {
@@ -105,13 +111,17 @@ class MemoryPresence implements Presence {
   }
 
   async join(room: RoomKey, claim: Claim): Promise<Nick[]> {
-    this.owned(claim)?.rooms.add(room);
+    const held = this.owned(claim);
+    if (!held) throw sessionMoved();
+    held.rooms.add(room);
     this.membersOf(room).set(claim.key, claim.nick);
     return this.members(room);
   }
 
   async leave(room: RoomKey, claim: Claim): Promise<boolean> {
-    this.owned(claim)?.rooms.delete(room);
+    const held = this.owned(claim);
+    if (!held) throw sessionMoved();
+    held.rooms.delete(room);
     const members = this.roomMembers.get(room);
     const was = members?.delete(claim.key) ?? false;
     if (members?.size === 0) this.roomMembers.delete(room);
@@ -130,8 +140,9 @@ class MemoryPresence implements Presence {
     return this.holders.has(key);
   }
 
-  isMember(room: RoomKey, key: NickKey): boolean {
-    return this.roomMembers.get(room)?.has(key) ?? false;
+  /** Whether this connection is in the room (one its session has left is not). */
+  isMember(room: RoomKey, claim: Claim): boolean {
+    return this.owned(claim) !== undefined && (this.roomMembers.get(room)?.has(claim.key) ?? false);
   }
 
   clearTimers(): void {
@@ -140,7 +151,7 @@ class MemoryPresence implements Presence {
 
   private owned(claim: Claim): Holder | undefined {
     const held = this.holders.get(claim.key);
-    return held?.session === claim.session ? held : undefined;
+    return held?.session === claim.session && held.conn === claim.conn ? held : undefined;
   }
 
   private membersOf(room: RoomKey): Map<NickKey, Nick> {
@@ -162,7 +173,10 @@ class MemoryPresence implements Presence {
 class MemoryHistory implements History {
   private readonly logs = new Map<string, StoredMessage[]>();
   private readonly ids = new IdClock();
-  /** Refs seen in the last minute, in arrival order: all expire after the same window. */
+  /**
+   * Refs seen in the last minute, by target and ref (per target as the Redis engine must),
+   * in arrival order: all expire after the same window.
+   */
   private readonly refs = new Map<string, { posted: Posted; at: number }>();
 
   constructor(
@@ -172,13 +186,14 @@ class MemoryHistory implements History {
   ) {}
 
   async post(draft: Draft): Promise<Posted> {
-    const earlier = draft.dedupe === undefined ? undefined : this.recall(draft.dedupe, draft.ts);
+    const ref = draft.dedupe === undefined ? undefined : `${draft.to} ${draft.dedupe}`;
+    const earlier = ref === undefined ? undefined : this.recall(ref, draft.ts);
     if (earlier) return { ...earlier, duplicate: true };
     const target = draft.to.slice(1) as NickKey & RoomKey;
     if (draft.to.startsWith('@') && !this.presence.isHeld(target)) {
       throw new ChorusError('no_such_user', `${draft.to} is not online`);
     }
-    if (draft.to.startsWith('#') && !this.presence.isMember(draft.to as RoomKey, draft.from.key)) {
+    if (draft.to.startsWith('#') && !this.presence.isMember(draft.to as RoomKey, draft.from)) {
       throw new ChorusError('not_in_room', `join ${draft.to} before writing to it`);
     }
     const id = this.ids.next(draft.ts);
@@ -186,7 +201,7 @@ class MemoryHistory implements History {
     this.file(draft.to, { id, json });
     if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), { id, json });
     const posted = { id, ts: draft.ts, duplicate: false };
-    if (draft.dedupe !== undefined) this.refs.set(draft.dedupe, { posted, at: draft.ts });
+    if (ref !== undefined) this.refs.set(ref, { posted, at: draft.ts });
     this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(json + '\n') });
     return posted;
   }

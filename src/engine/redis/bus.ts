@@ -1,6 +1,8 @@
+import type { Logger } from 'pino';
 import type { Address } from '../../protocol/names.js';
 import { decodeEnvelope, encodeEnvelope } from '../envelope.js';
 import type { Bus, Envelope } from '../types.js';
+import { Backfill } from './backfill.js';
 import type { Connections } from './connection.js';
 import type { Keys } from './keys.js';
 import type { Operations } from './operations.js';
@@ -9,21 +11,38 @@ import type { Operations } from './operations.js';
  * Standalone Redis: PUBLISH/SUBSCRIBE for every address. Redis Cluster: plain pub/sub for the
  * public channel (the cluster bus carries it to every node, which is what `*` needs), sharded
  * SPUBLISH/SSUBSCRIBE for users and rooms, so a message to one user or room crosses only the
- * shard that owns its slot.
+ * shard that owns its slot. What a subscriber connection misses while it reconnects is read
+ * back from the streams (backfill.ts): on standalone Redis for every channel, on a cluster for
+ * the sharded ones. The cluster's plain subscriber (`*`) reconnects inside ioredis, which
+ * says nothing when it is back, so what `*` misses meanwhile stays missed.
  */
 export class RedisBus implements Bus {
   /** channel name → address, for every address this gateway subscribes to. */
   private readonly subscribed = new Map<string, Address>();
+  private readonly backfill: Backfill;
   private handler: (address: Address, env: Envelope) => void = () => {};
+  /** The standalone subscriber dropped since it last subscribed everything. */
+  private stale = false;
 
   constructor(
     private readonly conns: Connections,
     private readonly keys: Keys,
     private readonly ops: Operations,
+    history: boolean,
+    private readonly log: Logger,
   ) {
+    this.backfill = new Backfill(conns.cmd, keys, history);
     const onMessage = (channel: Buffer, message: Buffer) => this.deliver(channel, message);
     conns.sub.on('messageBuffer', onMessage);
     conns.sub.on('smessageBuffer', onMessage);
+    if (conns.kind === 'standalone') {
+      conns.sub.on('close', () => (this.stale = true));
+    } else {
+      // ioredis resubscribes a shard's channels itself once the shard's subscriber is back,
+      // without saying when that is done, then emits this: subscribe again (which waits for
+      // it) and catch up on what the shard missed.
+      conns.sub.on('subscribersReady', () => void this.catchUpShards());
+    }
   }
 
   /** The command the post script publishes with (it must match what subscribe used). */
@@ -46,16 +65,16 @@ export class RedisBus implements Bus {
   subscribe(address: Address): Promise<void> {
     return this.ops.guarded('subscribe', async () => {
       const channel = this.keys.channel(address);
+      const known = this.subscribed.has(channel);
+      if (!known) await this.backfill.mark(channel, address);
       // Recorded before Redis confirms: the first message can arrive in the same read as the
       // confirmation, before this function resumes. A subscribe that failed is forgotten, so
       // a reconnect does not renew it.
-      const known = this.subscribed.has(channel);
       this.subscribed.set(channel, address);
       try {
-        if (this.sharded(address)) await this.conns.sub.ssubscribe(channel);
-        else await this.conns.sub.subscribe(channel);
+        await this.subscribeOne(channel, address);
       } catch (err) {
-        if (!known) this.subscribed.delete(channel);
+        if (!known) this.forget(channel);
         throw err;
       }
     });
@@ -64,7 +83,7 @@ export class RedisBus implements Bus {
   unsubscribe(address: Address): Promise<void> {
     const channel = this.keys.channel(address);
     // Forgotten first, even when the engine is down: the reconnect must not bring it back.
-    this.subscribed.delete(channel);
+    this.forget(channel);
     return this.ops.guarded('unsubscribe', async () => {
       if (this.sharded(address)) await this.conns.sub.sunsubscribe(channel);
       else await this.conns.sub.unsubscribe(channel);
@@ -77,11 +96,44 @@ export class RedisBus implements Bus {
 
   /**
    * After the standalone subscriber reconnected (its autoResubscribe is off so that the engine
-   * knows when this is done). On a cluster, ioredis resubscribes each shard itself.
+   * knows when this is done), subscribes everything again and catches up on what it missed.
+   * On a cluster, ioredis resubscribes each shard itself (see the constructor).
    */
   async resubscribe(): Promise<void> {
-    if (this.conns.kind === 'cluster' || this.subscribed.size === 0) return;
-    await this.conns.sub.subscribe(...this.subscribed.keys());
+    if (this.conns.kind === 'cluster' || !this.stale) return;
+    this.stale = false;
+    try {
+      await this.backfill.run(
+        () => new Map(this.subscribed),
+        (channels) => this.conns.sub.subscribe(...channels.keys()),
+        (channel, env) => this.hand(channel, env),
+      );
+    } catch (err) {
+      this.stale = true; // the engine's recovery tries again
+      throw err;
+    }
+  }
+
+  private async catchUpShards(): Promise<void> {
+    try {
+      await this.backfill.run(
+        () => new Map([...this.subscribed].filter(([, address]) => this.sharded(address))),
+        (channels) => Promise.all([...channels].map(([channel, address]) => this.subscribeOne(channel, address))),
+        (channel, env) => this.hand(channel, env),
+      );
+    } catch (err) {
+      this.log.warn({ err }, 'a shard\'s subscriber came back, but what it missed could not be read back');
+    }
+  }
+
+  private async subscribeOne(channel: string, address: Address): Promise<void> {
+    if (this.sharded(address)) await this.conns.sub.ssubscribe(channel);
+    else await this.conns.sub.subscribe(channel);
+  }
+
+  private forget(channel: string): void {
+    this.subscribed.delete(channel);
+    this.backfill.forget(channel);
   }
 
   private sharded(address: Address): boolean {
@@ -89,9 +141,14 @@ export class RedisBus implements Bus {
   }
 
   private deliver(channel: Buffer, message: Buffer): void {
-    const address = this.subscribed.get(channel.toString());
-    if (address === undefined) return; // in flight while we unsubscribed
+    const name = channel.toString();
+    if (!this.subscribed.has(name)) return; // in flight while we unsubscribed
     const env = decodeEnvelope(message);
-    if (env) this.handler(address, env);
+    if (env && this.backfill.admit(name, env)) this.hand(name, env);
+  }
+
+  private hand(channel: string, env: Envelope): void {
+    const address = this.subscribed.get(channel);
+    if (address !== undefined) this.handler(address, env);
   }
 }

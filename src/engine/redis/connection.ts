@@ -12,6 +12,8 @@ export interface Connections {
 export interface ConnectOptions {
   url?: string;
   cluster?: string[];
+  /** This gateway's id: connections are named `chorus:<id>:cmd` and `chorus:<id>:sub` in CLIENT LIST. */
+  gatewayId: string;
 }
 
 /** Reconnect forever: fast at first, then every 2 s; a gateway outlives any Redis outage. */
@@ -42,27 +44,30 @@ const standalone: RedisOptions = {
 };
 
 export function connect(opts: ConnectOptions): Connections {
+  // Named, so that an operator (or a test) can tell a gateway's connections apart.
+  const name = (role: 'cmd' | 'sub') => `chorus:${opts.gatewayId}:${role}`;
   if (opts.cluster && opts.cluster.length > 0) {
     const seeds = opts.cluster.map(parseNode);
-    const clusterOptions: ClusterOptions = {
+    const clusterOptions = (role: 'cmd' | 'sub'): ClusterOptions => ({
       lazyConnect: true,
       enableOfflineQueue: false,
       clusterRetryStrategy: backoffMs,
-      redisOptions: perConnection,
-    };
+      // ioredis puts its own prefix in front, e.g. "ioredis-cluster(ssubscriber):chorus:<id>:sub".
+      redisOptions: { ...perConnection, connectionName: name(role) },
+    });
     return {
       kind: 'cluster',
-      cmd: new Cluster(seeds, { ...clusterOptions, enableAutoPipelining: true }),
+      cmd: new Cluster(seeds, { ...clusterOptions('cmd'), enableAutoPipelining: true }),
       // Without it, SSUBSCRIBE on a real multi-master 7.0 cluster hangs or loops on MOVED.
-      sub: new Cluster(seeds, { ...clusterOptions, shardedSubscribers: true }),
+      sub: new Cluster(seeds, { ...clusterOptions('sub'), shardedSubscribers: true }),
     };
   }
   if (!opts.url) throw new Error('the Redis engine needs a url or cluster seed nodes');
   return {
     kind: 'standalone',
-    cmd: new Redis(opts.url, { ...standalone, enableAutoPipelining: true }),
+    cmd: new Redis(opts.url, { ...standalone, connectionName: name('cmd'), enableAutoPipelining: true }),
     // The bus resubscribes itself after a reconnect, and reports ready only once it has.
-    sub: new Redis(opts.url, { ...standalone, autoResubscribe: false }),
+    sub: new Redis(opts.url, { ...standalone, connectionName: name('sub'), autoResubscribe: false }),
   };
 }
 

@@ -15,7 +15,7 @@ export const postScript = new Script('post', String.raw`
 -- KEYS[4] the dedupe ref key; anything in the slot when the post has no ref
 -- ARGV[1] target kind: '*', '@' or '#'
 -- ARGV[2] the sender's nick key (the envelope's from)
--- ARGV[3] the sender's display nick (what the room member set holds)
+-- ARGV[3] the sender connection's presence entry (what the room member set holds)
 -- ARGV[4] ts, ms since epoch, stamped by the accepting gateway
 -- ARGV[5] the message tail, JSON (protocol/encode messageTail)
 -- ARGV[6] history limit for XADD MAXLEN ~; '0' = history off
@@ -34,7 +34,9 @@ if ARGV[1] == '@' and redis.call('EXISTS', KEYS[2]) == 0 then return {'no_such_u
 if ARGV[1] == '#' and redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 0 then return {'not_in_room'} end
 local id = ARGV[7]
 if ARGV[6] ~= '0' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 't', ARGV[5])
+  -- Sender and ts ride along so that a gateway that missed the publication can rebuild
+  -- the envelope from the stream (bus backfill) without parsing the tail.
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*', 't', ARGV[5], 'f', ARGV[2], 's', ARGV[4])
 end
 if ARGV[9] ~= '0' then
   redis.call('SET', KEYS[4], id .. ' ' .. ARGV[4], 'PX', ARGV[9])

@@ -5,7 +5,7 @@ import { IdClock, compareIds, dedupeWindowMs } from '../ids.js';
 import type { Draft, History, Posted, StoredMessage } from '../types.js';
 import type { RedisBus } from './bus.js';
 import type { Client } from './connection.js';
-import type { Keys } from './keys.js';
+import { presenceEntry, type Keys } from './keys.js';
 import type { Timed } from './operations.js';
 import { conversationRangeScript, fileConversationScript, postScript } from './history-scripts.js';
 
@@ -40,7 +40,7 @@ export class RedisHistory implements History {
         [
           kind,
           from.key,
-          from.nick,
+          presenceEntry(from.nick, from.conn),
           draft.ts,
           draft.tail,
           this.limit,

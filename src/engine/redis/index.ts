@@ -15,7 +15,10 @@ export interface RedisEngineOptions {
   cluster?: string[];
   /** Key and channel prefix, e.g. "chorus:"; no `{` or `}`. */
   prefix: string;
-  /** Stream cap per target (MAXLEN ~); 0 = no history (pure pub/sub, ids from this gateway's clock). */
+  /**
+   * Stream cap per target (MAXLEN ~); 0 = no history (pure pub/sub, ids from this gateway's
+   * clock, and what a reconnecting subscriber missed cannot be read back).
+   */
   historyLimit: number;
   /** Unique per gateway process; no spaces, `{` or `}`. */
   gatewayId: string;
@@ -73,7 +76,7 @@ class RedisEngine implements Engine {
     this.conns = connect(opts);
     const { cmd } = this.conns;
     const ops = this.ops;
-    this.bus = new RedisBus(this.conns, keys, ops);
+    this.bus = new RedisBus(this.conns, keys, ops, opts.historyLimit > 0, this.log);
     this.presence = new RedisPresence(cmd, keys, this.gateway, graceMs, ops, this.log);
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
     this.lease = new Lease({

@@ -1,4 +1,4 @@
-import type { Address, NickKey, RoomKey } from '../../protocol/names.js';
+import type { Address, Nick, NickKey, RoomKey } from '../../protocol/names.js';
 import { conversationOf } from '../ids.js';
 
 /*
@@ -8,25 +8,27 @@ import { conversationOf } from '../ids.js';
  * SPUBLISH may only touch one slot. So everything a post or a claim touches at once shares
  * a tag:
  *
- *   <prefix>{u:<nickkey>}:nick      string   "<session> <gateway>": who holds the nick
+ *   <prefix>{u:<nickkey>}:nick      string   "<session> <conn> <gateway>": who holds the nick
  *   <prefix>{u:<nickkey>}:rooms     set      room keys the user is in (kept through a grace period)
- *   <prefix>{u:<nickkey>}:log       stream   messages to @nickkey (what a resume replays)
+ *   <prefix>{u:<nickkey>}:log       stream   messages to @nickkey (what a resume replays): fields
+ *                                            t tail, f sender's nick key, s ts (see backfill.ts)
  *   <prefix>{u:<nickkey>}:bus       channel  @nickkey (sharded on a cluster)
  *   <prefix>{u:<nickkey>}:ref:<d>   string   "<id> <ts>" of the post that carried dedupe ref <d>
- *   <prefix>{r:<roomkey>}:members   set      display nicks in the room (the post guard)
+ *   <prefix>{r:<roomkey>}:members   set      "<nick> <conn>" of each connection in the room (the post guard)
  *   <prefix>{r:<roomkey>}:log|:bus|:ref:<d>   as for users
  *   <prefix>{pub}:log|:bus|:ref:<d>           the public target `*` (its channel is plain pub/sub)
  *   <prefix>{c:<a>|<b>}:log         stream   the private conversation of a and b, both directions
- *   <prefix>{online}                set      display nicks online now (SCARD is the count)
+ *   <prefix>{online}                set      "<nick> <conn>" of each connection online now
  *   <prefix>{gateways}              set      ids of gateways that may hold users
  *   <prefix>{gw:<id>}:lease         string   present while the gateway is alive (PX lease)
- *   <prefix>{gw:<id>}:users         set      "<nickkey> <session> <nick>" of its live users
+ *   <prefix>{gw:<id>}:users         set      "<nickkey> <session> <conn> <nick>" of its live users
  *   <prefix>{gw:<id>}:reaping       string   lock held by the gateway cleaning up after a dead one
  *   <prefix>{gw:<id>}:reaped        string   set once it was cleaned up, so that if it was only cut
  *                                            off, it announces its users online again
  *
  * Nick and room keys hold only letters, digits, `_`, `-`, `.` (and the room's `#`), never
- * `{`, `}`, `|` or a space, so they cannot break out of their tags or fields.
+ * `{`, `}`, `|` or a space, so they cannot break out of their tags or fields. Connection ids
+ * hold no spaces either (the session makes them random, base64url).
  */
 export interface Keys {
   nick(key: NickKey): string;
@@ -72,13 +74,40 @@ export function makeKeys(prefix: string): Keys {
   };
 }
 
-/** A gateway's users set member: enough to find the nick key, prove the session and announce the nick. */
-export function gatewayUser(key: NickKey, session: string, nick: string): string {
-  return `${key} ${session} ${nick}`;
+/** What a nick key holds while a connection has the nick. */
+export function holderOf(session: string, conn: string, gateway: string): string {
+  return `${session} ${conn} ${gateway}`;
 }
 
-export function parseGatewayUser(member: string): { key: NickKey; session: string; nick: string } | undefined {
-  const [key, session, nick] = member.split(' ');
-  if (!key || !session || !nick) return undefined;
-  return { key: key as NickKey, session, nick };
+/**
+ * An entry of the online set or of a room's member set. One per connection rather than per
+ * nick: these sets live in other slots than the nick key, so they are written in a second,
+ * separate step, and a connection's late removal of its own entry must never take out the
+ * entry of the connection the user resumed on meanwhile.
+ */
+export function presenceEntry(nick: string, conn: string): string {
+  return `${nick} ${conn}`;
+}
+
+/** The nicks of presence entries, each once (while a resume replaces a connection, a user has two). */
+export function nicksOf(entries: string[]): Nick[] {
+  return [...new Set(entries.map((entry) => entry.slice(0, entry.indexOf(' '))))] as Nick[];
+}
+
+/** A gateway's users set member: enough to find the nick key, prove the holder and announce the nick. */
+export function gatewayUser(user: GatewayUser): string {
+  return `${user.key} ${user.session} ${user.conn} ${user.nick}`;
+}
+
+export interface GatewayUser {
+  readonly key: NickKey;
+  readonly session: string;
+  readonly conn: string;
+  readonly nick: string;
+}
+
+export function parseGatewayUser(member: string): GatewayUser | undefined {
+  const [key, session, conn, nick] = member.split(' ');
+  if (!key || !session || !conn || !nick) return undefined;
+  return { key: key as NickKey, session, conn, nick };
 }

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import { encodeLine, presenceFrame } from '../../protocol/encode.js';
+import type { RoomKey } from '../../protocol/names.js';
 import type { RedisBus } from './bus.js';
 import type { Client } from './connection.js';
-import { parseGatewayUser, type Keys } from './keys.js';
+import { holderOf, parseGatewayUser, type Keys } from './keys.js';
 import { heartbeatScript, reapDoneScript, reapLockScript } from './lease-scripts.js';
 import type { Operations } from './operations.js';
 import { detachScript } from './presence-scripts.js';
@@ -43,6 +44,8 @@ export class Lease {
   private lost = false;
   /** Someone reaped this gateway: its users were announced offline, so announce them back. */
   private reaped = false;
+  /** Until the first restore is done: users in this gateway id's set are a previous run's. */
+  private fresh = true;
 
   constructor(private readonly o: LeaseOptions) {}
 
@@ -58,11 +61,16 @@ export class Lease {
   /**
    * After a reconnect: renews the lease, waits until no one is reaping this gateway (it may
    * have been cut off), then writes its claims back, so they are not reaped again after.
+   * The first time, it reaps what a previous run under the same id left instead.
    */
   async restore(): Promise<void> {
     const deadline = Date.now() + reapLockMs;
     while ((await this.beat()).reaping && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, recoverPollMs));
+    }
+    if (this.fresh) {
+      await this.reapPreviousRun();
+      this.fresh = false;
     }
     await this.writeBack();
   }
@@ -141,15 +149,33 @@ export class Lease {
     await cmd.srem(keys.gateways, dead);
   }
 
+  /**
+   * A gateway restarted under the same id (a quick restart of a fixed id) renewed the lease
+   * of its previous run before anyone took that run for dead, so no reaper will clean up
+   * after it: the users it had are reaped here, as any reaper would. The lease is already
+   * this run's, which keeps other reapers out meanwhile; no claims are taken before this ends.
+   */
+  private async reapPreviousRun(): Promise<void> {
+    const { cmd, keys, gateway, log } = this.o;
+    const users = await cmd.smembers(keys.gatewayUsers(gateway));
+    if (users.length === 0) return;
+    log.warn({ users: users.length }, 'a previous run of this gateway id left users behind: they are offline');
+    await inBatches(users, (member) => this.reapUser(gateway, member));
+    await cmd.srem(keys.gatewayUsers(gateway), ...users);
+  }
+
   private async reapUser(dead: string, member: string): Promise<void> {
     const { cmd, keys, graceMs, presence } = this.o;
     const user = parseGatewayUser(member);
     if (!user) return;
-    const rooms = await detachScript.run(cmd, [keys.nick(user.key), keys.userRooms(user.key)], [user.session, dead, graceMs]);
-    // Not held there any more: it resumed on another gateway or it is already away.
-    if (!Array.isArray(rooms)) return;
-    await presence.goOffline(user.nick, rooms as string[]);
-    await this.announce('offline', user.key, user.nick);
+    const [held, rooms] = (await detachScript.run(
+      cmd,
+      [keys.nick(user.key), keys.userRooms(user.key)],
+      [holderOf(user.session, user.conn, dead), graceMs],
+    )) as [number, RoomKey[]];
+    await presence.dropEntries(user.nick, user.conn, rooms);
+    // Not held there any more: it resumed on another connection or it is already away.
+    if (held === 1) await this.announce('offline', user.key, user.nick);
   }
 
   /** A presence frame on the public channel, as a gateway announces its own users. */

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
 import type { Nick, NickKey, RoomKey } from '../../protocol/names.js';
+import { sessionMoved } from '../takeover.js';
 import type { Claim, Presence } from '../types.js';
 import type { Client } from './connection.js';
-import { gatewayUser, type Keys } from './keys.js';
+import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import type { Operations } from './operations.js';
 import { claimScript, detachScript, releaseScript, reclaimScript, userRoomScript } from './presence-scripts.js';
 
@@ -17,18 +18,26 @@ interface Unfinished {
   readonly claim: Claim;
   /** When the reservation ends for a detach; undefined for a release. */
   readonly until: number | undefined;
+  /** The rooms the connection had entries in. */
+  readonly rooms: Iterable<RoomKey>;
 }
+
+/** What release and detach scripts answer: whether this connection held the nick, and the user's rooms. */
+type Outcome = [held: number, rooms: RoomKey[]];
 
 /** Scripts per batch when many users are written at once (recovery, reaping). */
 export const batchSize = 256;
 
 /**
- * Cluster-wide presence. The nick key (one slot per user) is the truth about who holds a nick;
- * the online set and the room member sets live in other slots, so they follow it in a second
- * step, and a gateway rewrites them from what it holds in memory whenever Redis lost them.
+ * Cluster-wide presence. The nick key (one slot per user) is the truth about who holds a nick,
+ * and which connection: only that one may release, detach, join or leave. The online set and
+ * the room member sets live in other slots, so they follow it in a second step; their entries
+ * are per connection (keys.ts presenceEntry), so that step can never undo a resume that came
+ * in between. A gateway rewrites them from what it holds in memory whenever Redis lost them.
  */
 export class RedisPresence implements Presence {
   private readonly live = new Map<NickKey, Live>();
+  /** By connection id. */
   private readonly unfinished = new Map<string, Unfinished>();
 
   constructor(
@@ -47,79 +56,89 @@ export class RedisPresence implements Presence {
 
   claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
     return this.ops.guarded('claim', async () => {
-      const rooms = await claimScript.run(this.cmd, this.userKeys(claim), [mode, claim.session, this.gateway]);
-      if (!Array.isArray(rooms)) return false;
-      // A resume that succeeds now supersedes what a failed attempt left to finish.
-      this.unfinished.delete(claim.session);
-      const live: Live = { claim, rooms: new Set(rooms as RoomKey[]) };
+      const won = await claimScript.run(this.cmd, this.userKeys(claim), [mode, claim.session, this.holder(claim)]);
+      if (!Array.isArray(won)) return false;
+      const [previous, rooms] = won as [string, RoomKey[]];
+      const live: Live = { claim, rooms: new Set(rooms) };
       this.live.set(claim.key, live);
       try {
-        await this.goOnline(live);
+        await Promise.all([
+          this.goOnline(live),
+          // The connection the session left may still be open, or its gateway dead: either
+          // way its entries go now rather than whenever (if ever) it detaches.
+          previous === '' || previous === claim.conn ? undefined : this.dropEntries(claim.nick, previous, rooms),
+        ]);
       } catch (err) {
         // The nick is taken but the session will be told `unavailable`: give it up again
         // once Redis answers (a resume keeps its reservation, so the client can try again).
         this.live.delete(claim.key);
-        this.remember(claim, mode === 'new' ? undefined : Date.now() + this.graceMs);
+        this.remember({ claim, until: mode === 'new' ? undefined : Date.now() + this.graceMs, rooms });
         throw err;
       }
       return true;
     });
   }
 
-  release(claim: Claim): Promise<void> {
+  release(claim: Claim): Promise<boolean> {
     return this.finishOrRemember('release', claim, undefined);
   }
 
-  detach(claim: Claim, graceMs: number): Promise<void> {
+  detach(claim: Claim, graceMs: number): Promise<boolean> {
     return this.finishOrRemember('detach', claim, Date.now() + graceMs);
   }
 
   online(): Promise<Nick[]> {
-    return this.ops.guarded('online', async () => (await this.cmd.smembers(this.keys.online)) as Nick[]);
+    return this.ops.guarded('online', async () => nicksOf(await this.cmd.smembers(this.keys.online)));
   }
 
+  /** Counts connections: for the moment a resume replaces one, a user counts twice. */
   count(): Promise<number> {
     return this.ops.guarded('count', () => this.cmd.scard(this.keys.online));
   }
 
   join(room: RoomKey, claim: Claim): Promise<Nick[]> {
     return this.ops.guarded('join', async () => {
+      // Noted first: should the join fail half-way, the connection's cleanup still covers the room.
+      this.liveOf(claim)?.rooms.add(room);
+      const recorded = await userRoomScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), 'SADD', room]);
+      if (recorded === -1) throw sessionMoved();
       const members = this.keys.members(room);
       // One connection per node keeps SADD before SMEMBERS: the answer includes the user.
-      const [, , now] = await Promise.all([
-        userRoomScript.run(this.cmd, this.userKeys(claim), [claim.session, this.gateway, 'SADD', room]),
-        this.cmd.sadd(members, claim.nick),
+      const [, now] = await Promise.all([
+        this.cmd.sadd(members, presenceEntry(claim.nick, claim.conn)),
         this.cmd.smembers(members),
       ]);
-      this.liveOf(claim)?.rooms.add(room);
-      return now as Nick[];
+      return nicksOf(now);
     });
   }
 
   leave(room: RoomKey, claim: Claim): Promise<boolean> {
     return this.ops.guarded('leave', async () => {
-      const [, removed] = await Promise.all([
-        userRoomScript.run(this.cmd, this.userKeys(claim), [claim.session, this.gateway, 'SREM', room]),
-        this.cmd.srem(this.keys.members(room), claim.nick),
-      ]);
+      const recorded = await userRoomScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), 'SREM', room]);
+      if (recorded === -1) throw sessionMoved();
+      const removed = await this.cmd.srem(this.keys.members(room), presenceEntry(claim.nick, claim.conn));
       this.liveOf(claim)?.rooms.delete(room);
       return removed === 1;
     });
   }
 
   members(room: RoomKey): Promise<Nick[]> {
-    return this.ops.guarded('members', async () => (await this.cmd.smembers(this.keys.members(room))) as Nick[]);
+    return this.ops.guarded('members', async () => nicksOf(await this.cmd.smembers(this.keys.members(room))));
   }
 
   rooms(key: NickKey): Promise<RoomKey[]> {
     return this.ops.guarded('rooms', async () => (await this.cmd.smembers(this.keys.userRooms(key))) as RoomKey[]);
   }
 
-  /** Takes a user off the online list and out of its rooms' member sets (a reaper does this too). */
-  async goOffline(nick: string, rooms: string[]): Promise<void> {
+  /**
+   * Takes one connection's entries off the online list and out of the rooms' member sets (a
+   * reaper does this too). Safe whoever holds the nick now: no other connection's entry goes.
+   */
+  async dropEntries(nick: string, conn: string, rooms: Iterable<RoomKey>): Promise<void> {
+    const entry = presenceEntry(nick, conn);
     await Promise.all([
-      this.cmd.srem(this.keys.online, nick),
-      ...rooms.map((room) => this.cmd.srem(this.keys.members(room as RoomKey), nick)),
+      this.cmd.srem(this.keys.online, entry),
+      ...[...rooms].map((room) => this.cmd.srem(this.keys.members(room), entry)),
     ]);
   }
 
@@ -133,9 +152,10 @@ export class RedisPresence implements Presence {
       await inBatches([...this.live.values()], async (live) => {
         if ((await this.reclaim(live)) && reclaimed) await reclaimed(live.claim);
       });
-      await inBatches([...this.unfinished.entries()], async ([session, { claim, until }]) => {
-        await this.finish(claim, until === undefined ? undefined : Math.max(until, Date.now() + 1));
-        if (this.unfinished.get(session)?.until === until) this.unfinished.delete(session);
+      await inBatches([...this.unfinished.values()], async (owed) => {
+        const until = owed.until === undefined ? undefined : Math.max(owed.until, Date.now() + 1);
+        await this.finish(owed.claim, until, owed.rooms);
+        if (this.unfinished.get(owed.claim.conn) === owed) this.unfinished.delete(owed.claim.conn);
       });
     });
   }
@@ -143,69 +163,78 @@ export class RedisPresence implements Presence {
   /** True when the claim is this gateway's again. */
   private async reclaim(live: Live): Promise<boolean> {
     const { claim } = live;
-    const ours = await reclaimScript.run(this.cmd, this.userKeys(claim), [claim.session, this.gateway, ...live.rooms]);
+    const ours = await reclaimScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), ...live.rooms]);
     if (ours === 1) {
       await this.goOnline(live);
       return true;
     }
-    // Only when this gateway was cut off longer than the grace period and someone else took the nick.
+    // The session resumed on another connection, or this gateway was cut off longer than
+    // the grace period and someone else took the nick.
     if (this.live.get(claim.key) === live) this.live.delete(claim.key);
-    this.log.warn({ nick: claim.nick }, 'lost a claim while the store was unreachable: the nick is held elsewhere now');
+    this.log.warn({ nick: claim.nick }, 'not writing back a claim: another connection holds the nick now');
     return false;
   }
 
   private async goOnline(live: Live): Promise<void> {
     const { claim } = live;
+    const entry = presenceEntry(claim.nick, claim.conn);
     await Promise.all([
-      this.cmd.sadd(this.keys.online, claim.nick),
-      this.cmd.sadd(this.keys.gatewayUsers(this.gateway), gatewayUser(claim.key, claim.session, claim.nick)),
-      ...[...live.rooms].map((room) => this.cmd.sadd(this.keys.members(room), claim.nick)),
+      this.cmd.sadd(this.keys.online, entry),
+      this.cmd.sadd(this.keys.gatewayUsers(this.gateway), gatewayUser(claim)),
+      ...[...live.rooms].map((room) => this.cmd.sadd(this.keys.members(room), entry)),
     ]);
   }
 
-  /** Release (until undefined) or detach until a deadline; nothing when the session no longer holds the nick here. */
-  private async finish(claim: Claim, until: number | undefined): Promise<void> {
+  /**
+   * Release (until undefined) or detach until a deadline. The connection's own entries go
+   * whether or not it still held the nick: they are its own, and nobody else removes them.
+   */
+  private async finish(claim: Claim, until: number | undefined, rooms: Iterable<RoomKey>): Promise<boolean> {
     const keys = this.userKeys(claim);
-    const rooms =
+    const [held, current] = (
       until === undefined
-        ? await releaseScript.run(this.cmd, keys, [claim.session, this.gateway])
-        : await detachScript.run(this.cmd, keys, [claim.session, this.gateway, Math.max(1, until - Date.now())]);
-    if (!Array.isArray(rooms)) return;
+        ? await releaseScript.run(this.cmd, keys, [this.holder(claim)])
+        : await detachScript.run(this.cmd, keys, [this.holder(claim), Math.max(1, until - Date.now())])
+    ) as Outcome;
     await Promise.all([
-      this.goOffline(claim.nick, rooms as string[]),
-      this.cmd.srem(this.keys.gatewayUsers(this.gateway), gatewayUser(claim.key, claim.session, claim.nick)),
+      this.dropEntries(claim.nick, claim.conn, new Set([...current, ...rooms])),
+      this.cmd.srem(this.keys.gatewayUsers(this.gateway), gatewayUser(claim)),
     ]);
+    return held === 1;
   }
 
   /**
    * A release or detach that fails (Redis down now, or mid-way) is still owed: the session is
    * gone, and without it the nick would stay held with nobody to let it go. Recovery does it.
    */
-  private async finishOrRemember(op: string, claim: Claim, until: number | undefined): Promise<void> {
-    this.forget(claim);
+  private async finishOrRemember(op: string, claim: Claim, until: number | undefined): Promise<boolean> {
+    const live = this.liveOf(claim);
+    if (live) this.live.delete(claim.key);
+    const rooms = live?.rooms ?? [];
     try {
-      await this.ops.guarded(op, () => this.finish(claim, until));
+      return await this.ops.guarded(op, () => this.finish(claim, until, rooms));
     } catch (err) {
-      this.remember(claim, until);
+      this.remember({ claim, until, rooms });
       throw err;
     }
+  }
+
+  private holder(claim: Claim): string {
+    return holderOf(claim.session, claim.conn, this.gateway);
   }
 
   private userKeys(claim: Claim): string[] {
     return [this.keys.nick(claim.key), this.keys.userRooms(claim.key)];
   }
 
+  /** The live claim of this very connection (not of another one of the same session). */
   private liveOf(claim: Claim): Live | undefined {
     const live = this.live.get(claim.key);
-    return live?.claim.session === claim.session ? live : undefined;
+    return live?.claim.session === claim.session && live.claim.conn === claim.conn ? live : undefined;
   }
 
-  private forget(claim: Claim): void {
-    if (this.liveOf(claim)) this.live.delete(claim.key);
-  }
-
-  private remember(claim: Claim, until: number | undefined): void {
-    this.unfinished.set(claim.session, { claim, until });
+  private remember(owed: Unfinished): void {
+    this.unfinished.set(owed.claim.conn, owed);
   }
 }
 
