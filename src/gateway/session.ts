@@ -35,9 +35,9 @@ type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 type State = 'greeting' | 'joining' | 'chatting' | 'closed';
 
 /** Why a session ended: logged, and it decides whether queued output is still flushed. */
-export type Departure = 'bye' | 'closed' | 'idle' | 'slow_consumer' | 'bad_input' | 'restart' | 'unavailable';
+export type Departure = 'bye' | 'closed' | 'idle' | 'slow_consumer' | 'bad_input' | 'refused' | 'restart' | 'unavailable';
 /** Output is flushed before closing (within the peer's close timeout) unless nobody is there to read it. */
-const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'restart', 'unavailable', 'slow_consumer']);
+const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer']);
 
 /** Inbound frames waiting while one is answered; past this the socket stops being read. */
 const maxQueuedFrames = 32;
@@ -175,7 +175,10 @@ export class Session implements Subscriber {
         await this.handle(parsed.frame);
       } catch (err) {
         if (!(err instanceof ChorusError)) this.hub.log.warn({ err, nick: this.shown }, 'request failed');
-        this.refuse(asChorusError(err), ref ?? this.refIn(line));
+        const error = asChorusError(err);
+        this.refuse(error, ref ?? this.refIn(line));
+        // A fatal refusal (this connection's session has moved to another) ends it.
+        if (error.fatal) void this.leave('detach', 'refused');
       }
     }
     this.busy = false;
