@@ -27,6 +27,8 @@ export interface Hub {
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** Open sessions on this gateway now, for the logs. */
+  readonly connections: number;
   /** The session is over: the gateway stops tracking it. */
   forget(session: Session): void;
 }
@@ -403,7 +405,7 @@ export class Session implements Subscriber {
     this.hub.forget(this);
     if (flushOnDeparture.has(reason)) this.peer.end();
     else this.peer.destroy();
-    this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason }, 'disconnected');
+    this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason, connections: this.hub.connections }, 'disconnected');
     await this.letGo();
   }
 

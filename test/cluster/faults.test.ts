@@ -2,7 +2,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, TestClient } from '../support/client.js';
 import { startHaproxy } from '../deploy/haproxy.js';
-import { startRedis } from '../support/redis.js';
 import { ResumingClient } from '../support/resuming.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
@@ -110,10 +109,9 @@ describe.each(stores.each)('a restart of %s under the gateways', (_name, store) 
   });
 });
 
-describe('draining a gateway', () => {
+describe.each(stores.each)('draining a gateway on %s', (_name, store) => {
   it('says bye{reason:"restart"} on SIGTERM, and a resume elsewhere loses nothing', async () => {
-    const own = await startRedis();
-    const gws = await startGateways(2, { redis: own.url });
+    const gws = await startGateways(2, store());
     try {
       const ann = new ResumingClient('ann', gws[0]!.tcpPort);
       await ann.connect();
@@ -133,15 +131,13 @@ describe('draining a gateway', () => {
       [ann.client, cat].forEach((c) => c.close());
     } finally {
       await stopAll(gws);
-      await own.stop();
     }
   });
 });
 
-describe('workers behind one port', () => {
+describe.each(stores.each)('workers behind one port on %s', (_name, store) => {
   it('lets users on different workers of one gateway reach each other, and restarts a worker that dies', async () => {
-    const own = await startRedis();
-    const [server] = await startGateways(1, { redis: own.url }, ['--workers', '2']);
+    const [server] = await startGateways(1, store(), ['--workers', '2']);
     try {
       const clients = await Promise.all(Array.from({ length: 8 }, (_, i) => connect(server!.tcpPort, `w${i}`)));
       const byWorker = new Map(clients.map((c) => [c.welcome!.gateway, c]));
@@ -165,7 +161,6 @@ describe('workers behind one port', () => {
       [...clients, again].forEach((c) => c.close());
     } finally {
       await server?.stop();
-      await own.stop();
     }
   });
 });
