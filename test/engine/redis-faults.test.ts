@@ -682,12 +682,14 @@ describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
       await a!.presence.claim(user, 'new');
       await a!.bus.subscribe(`@${user.key}`);
     }
-    const sent = new Map<Address, string[]>(users.map((u) => [`@${u.key}` as Address, []]));
+    // The public channel too: on a cluster it is a shard channel like the others.
+    await a!.bus.subscribe('*');
+    const sent = new Map<Address, string[]>([['*', []], ...users.map((u) => [`@${u.key}` as Address, []] as [Address, string[]])]);
     const round = async (text: string) => {
       for (const [to, ids] of sent) ids.push((await b!.history.post(draft(sender, to, text))).id);
     };
     await round('before');
-    await eventually(async () => expect(seen).toHaveLength(users.length));
+    await eventually(async () => expect(seen).toHaveLength(sent.size));
 
     const name = `ioredis-cluster(ssubscriber):chorus:${a!.gateway}:sub`;
     const killed = await Promise.allSettled(cluster.nodes.map((node) => killConnection(`redis://${node}`, name)));

@@ -8,13 +8,12 @@ import type { Keys } from './keys.js';
 import type { Operations } from './operations.js';
 
 /**
- * Standalone Redis: PUBLISH/SUBSCRIBE for every address. Redis Cluster: plain pub/sub for the
- * public channel (the cluster bus carries it to every node, which is what `*` needs), sharded
- * SPUBLISH/SSUBSCRIBE for users and rooms, so a message to one user or room crosses only the
- * shard that owns its slot. What a subscriber connection misses while it reconnects is read
- * back from the streams (backfill.ts): on standalone Redis for every channel, on a cluster for
- * the sharded ones. The cluster's plain subscriber (`*`) reconnects inside ioredis, which
- * says nothing when it is back, so what `*` misses meanwhile stays missed.
+ * Standalone Redis: PUBLISH/SUBSCRIBE for every address. Redis Cluster: sharded
+ * SPUBLISH/SSUBSCRIBE for every address, the public one included, so a message crosses only
+ * the shard that owns its slot (the same shard that filed it in its stream) instead of the
+ * cluster bus to every node; every gateway subscribes to `*` on that shard. What a
+ * subscriber connection misses while it reconnects is read back from the streams
+ * (backfill.ts).
  */
 export class RedisBus implements Bus {
   /** channel name → address, for every address this gateway subscribes to. */
@@ -23,6 +22,8 @@ export class RedisBus implements Bus {
   private handler: (address: Address, env: Envelope) => void = () => {};
   /** The standalone subscriber dropped since it last subscribed everything. */
   private stale = false;
+  /** On a cluster every channel is a shard channel. */
+  private readonly sharded: boolean;
 
   constructor(
     private readonly conns: Connections,
@@ -31,6 +32,7 @@ export class RedisBus implements Bus {
     history: boolean,
     private readonly log: Logger,
   ) {
+    this.sharded = conns.kind === 'cluster';
     this.backfill = new Backfill(conns.cmd, keys, history);
     const onMessage = (channel: Buffer, message: Buffer) => this.deliver(channel, message);
     conns.sub.on('messageBuffer', onMessage);
@@ -46,8 +48,8 @@ export class RedisBus implements Bus {
   }
 
   /** The command the post script publishes with (it must match what subscribe used). */
-  publishCommand(address: Address): 'PUBLISH' | 'SPUBLISH' {
-    return this.sharded(address) ? 'SPUBLISH' : 'PUBLISH';
+  publishCommand(): 'PUBLISH' | 'SPUBLISH' {
+    return this.sharded ? 'SPUBLISH' : 'PUBLISH';
   }
 
   publish(address: Address, env: Envelope): Promise<void> {
@@ -58,7 +60,7 @@ export class RedisBus implements Bus {
   async send(address: Address, env: Envelope): Promise<void> {
     const channel = this.keys.channel(address);
     const bytes = encodeEnvelope(env);
-    if (this.sharded(address)) await this.conns.cmd.spublish(channel, bytes);
+    if (this.sharded) await this.conns.cmd.spublish(channel, bytes);
     else await this.conns.cmd.publish(channel, bytes);
   }
 
@@ -72,7 +74,7 @@ export class RedisBus implements Bus {
       // a reconnect does not renew it.
       this.subscribed.set(channel, address);
       try {
-        await this.subscribeOne(channel, address);
+        await this.subscribeOne(channel);
       } catch (err) {
         if (!known) this.forget(channel);
         throw err;
@@ -85,7 +87,7 @@ export class RedisBus implements Bus {
     // Forgotten first, even when the engine is down: the reconnect must not bring it back.
     this.forget(channel);
     return this.ops.guarded('unsubscribe', async () => {
-      if (this.sharded(address)) await this.conns.sub.sunsubscribe(channel);
+      if (this.sharded) await this.conns.sub.sunsubscribe(channel);
       else await this.conns.sub.unsubscribe(channel);
     });
   }
@@ -117,8 +119,8 @@ export class RedisBus implements Bus {
   private async catchUpShards(): Promise<void> {
     try {
       await this.backfill.run(
-        () => new Map([...this.subscribed].filter(([, address]) => this.sharded(address))),
-        (channels) => Promise.all([...channels].map(([channel, address]) => this.subscribeOne(channel, address))),
+        () => new Map(this.subscribed),
+        (channels) => Promise.all([...channels.keys()].map((channel) => this.subscribeOne(channel))),
         (channel, env) => this.hand(channel, env),
       );
     } catch (err) {
@@ -126,18 +128,14 @@ export class RedisBus implements Bus {
     }
   }
 
-  private async subscribeOne(channel: string, address: Address): Promise<void> {
-    if (this.sharded(address)) await this.conns.sub.ssubscribe(channel);
+  private async subscribeOne(channel: string): Promise<void> {
+    if (this.sharded) await this.conns.sub.ssubscribe(channel);
     else await this.conns.sub.subscribe(channel);
   }
 
   private forget(channel: string): void {
     this.subscribed.delete(channel);
     this.backfill.forget(channel);
-  }
-
-  private sharded(address: Address): boolean {
-    return this.conns.kind === 'cluster' && address !== '*';
   }
 
   private deliver(channel: Buffer, message: Buffer): void {

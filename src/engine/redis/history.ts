@@ -45,7 +45,7 @@ export class RedisHistory implements History {
           draft.tail,
           this.limit,
           this.limit === 0 ? this.ids.next(draft.ts) : '',
-          this.bus.publishCommand(to),
+          this.bus.publishCommand(),
           draft.dedupe === undefined ? 0 : dedupeWindowMs,
         ],
       )) as string[];
