@@ -1,8 +1,7 @@
 // Users on different gateways chat as if on one server: on standalone Redis and on a
 // 3-master Redis Cluster, with real gateway processes.
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, TestClient } from '../support/client.js';
+import { claimWhenFree, connect, helloAndHangUp, TestClient } from '../support/client.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
 import { startGateways, storesForThisFile } from './gateways.js';
@@ -67,31 +66,13 @@ describe.each(stores.each)('three gateways on %s', (_name, store) => {
 
   it('leaves no ghost behind connections that close in the middle of their hello', async () => {
     const nicks = Array.from({ length: 20 }, (_, i) => `hasty${i}`);
-    await Promise.all(
-      nicks.map(
-        (nick, i) =>
-          new Promise<void>((resolve) => {
-            const s = net.connect({ port: gw[i % 3]!.tcpPort, host: '127.0.0.1' }, () => s.end(`{"type":"hello","nick":"${nick}"}\n`));
-            s.resume(); // read to the end, or 'close' never comes
-            s.on('close', () => resolve());
-            s.on('error', () => resolve());
-          }),
-      ),
-    );
+    await Promise.all(nicks.map((nick, i) => helloAndHangUp(gw[i % 3]!.tcpPort, nick)));
     const watcher = await connect(gw[1]!.tcpPort, 'ghostwatcher');
     await waitUntil(async () => {
       const who = await watcher.request({ type: 'who' });
       return nicks.every((n) => !who.users.includes(n));
     }, 'the hasty users to be gone from who');
-    for (const [i, nick] of nicks.entries()) {
-      const again = await waitUntil(async () => {
-        const c = await TestClient.tcp(gw[(i + 1) % 3]!.tcpPort);
-        if ((await c.hello(nick)).type === 'welcome') return c;
-        c.close();
-        return undefined;
-      }, `${nick} to be free again`);
-      again.close();
-    }
+    for (const [i, nick] of nicks.entries()) (await claimWhenFree(gw[(i + 1) % 3]!.tcpPort, nick)).close();
     watcher.close();
   });
 

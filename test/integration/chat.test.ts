@@ -1,8 +1,7 @@
 // Users chatting on one server over real TCP and WebSocket connections.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, TestClient } from '../support/client.js';
+import { claimWhenFree, connect, TestClient } from '../support/client.js';
 import { startServer, type ServerHandle } from '../support/server.js';
-import { waitUntil } from '../support/wait.js';
 
 let server: ServerHandle;
 beforeAll(async () => {
@@ -133,12 +132,7 @@ describe.each(['tcp', 'ws'] as const)('chat over %s', (transport) => {
     ghost.close();
     expect(await ann.next('presence', (p) => p.nick === b && p.event === 'offline')).toBeDefined();
     expect((await ann.request({ type: 'who' })).users).not.toContain(b);
-    const again = await waitUntil(async () => {
-      const c = await TestClient.tcp(server.tcpPort);
-      if ((await c.hello(b)).type === 'welcome') return c;
-      c.close();
-      return undefined;
-    }, 'the nick to be free again');
+    const again = await claimWhenFree(server.tcpPort, b);
     [ann, again].forEach((x) => x.close());
   });
 });

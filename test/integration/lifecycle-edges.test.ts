@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { connect, RawClient, TestClient } from '../support/client.js';
+import { claimWhenFree, connect, helloAndHangUp, RawClient, TestClient } from '../support/client.js';
 import { startServer, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -16,31 +16,13 @@ afterAll(() => server.stop());
 describe('session edges', () => {
   it('leaves no ghost behind a connection that closes right after its hello', async () => {
     const nicks = Array.from({ length: 20 }, (_, i) => `hasty${i}`);
-    await Promise.all(
-      nicks.map(
-        (nick) =>
-          new Promise<void>((resolve) => {
-            const s = net.connect({ port: server.tcpPort, host: '127.0.0.1' }, () => s.end(`{"type":"hello","nick":"${nick}"}\n`));
-            s.resume(); // read to the end, or 'close' never comes
-            s.on('close', () => resolve());
-            s.on('error', () => resolve());
-          }),
-      ),
-    );
+    await Promise.all(nicks.map((nick) => helloAndHangUp(server.tcpPort, nick)));
     const watcher = await connect(server.tcpPort, 'watcher');
     await waitUntil(async () => {
       const who = await watcher.request({ type: 'who' });
       return nicks.every((n) => !who.users.includes(n));
     }, 'the hasty users to be gone from who');
-    for (const nick of nicks) {
-      const again = await waitUntil(async () => {
-        const c = await TestClient.tcp(server.tcpPort);
-        if ((await c.hello(nick)).type === 'welcome') return c;
-        c.close();
-        return undefined;
-      }, `${nick} to be free again`);
-      again.close();
-    }
+    for (const nick of nicks) (await claimWhenFree(server.tcpPort, nick)).close();
     watcher.close();
   });
 

@@ -111,6 +111,26 @@ export async function connect(port: number, nick: string, transport: 'tcp' | 'ws
   return client;
 }
 
+/** Says hello and hangs up at once, without waiting for the answer: a close in the middle of a hello. */
+export function helloAndHangUp(port: number, nick: string): Promise<void> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' }, () => s.end(`{"type":"hello","nick":"${nick}"}\n`));
+    s.resume(); // read to the end, or 'close' never comes
+    s.on('close', () => resolve());
+    s.on('error', () => resolve());
+  });
+}
+
+/** Polls until `nick` can be claimed on `port` again; resolves with the welcomed client. */
+export function claimWhenFree(port: number, nick: string): Promise<TestClient> {
+  return waitUntil(async () => {
+    const c = await TestClient.tcp(port);
+    if ((await c.hello(nick)).type === 'welcome') return c;
+    c.close();
+    return undefined;
+  }, `${nick} to be free again`);
+}
+
 /** A raw TCP socket that collects what the server says, as netcat shows it. */
 export class RawClient {
   private readonly chunks: Buffer[] = [];
