@@ -13,6 +13,11 @@ export interface Envelope {
   readonly from: string;
   /** The encoded JSON frame, ending in '\n'. */
   readonly line: Buffer;
+  /**
+   * Set on a takeover notice only: the one connection it is for (the connection a resume
+   * took the nick from), which must say `line` (a bye) and close. Everyone else ignores it.
+   */
+  readonly conn?: string;
 }
 
 /** Publish/subscribe between gateways. Subscriptions are per gateway, not per session. */

@@ -50,8 +50,12 @@ export class Fanout {
   async remove(address: Address, sub: Subscriber): Promise<void> {
     const subs = this.local.get(address);
     if (!subs?.delete(sub) || subs.size > 0) return;
+    const subscribing = this.ready.get(address);
     this.local.delete(address);
     this.ready.delete(address);
+    // A subscribe still in flight would land after an unsubscribe sent now, and stay.
+    await subscribing?.catch(() => {});
+    if (this.local.has(address)) return; // wanted again meanwhile, by a fresh subscribe
     await this.bus.unsubscribe(address);
   }
 

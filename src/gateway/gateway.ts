@@ -148,9 +148,11 @@ export class Gateway implements Hub {
     this.tcp.dropUndecided();
     this.ws.closeAllConnections();
     const bye = Promise.all([...this.sessions].map((s) => s.drain()));
-    await Promise.race([bye, new Promise((r) => setTimeout(r, this.opts.drainMs).unref())]);
+    await Promise.race([bye, delay(this.opts.drainMs)]);
     await this.engine.stop();
-    await Promise.all(closing);
+    // Closed sockets that linger (a TLS handshake, a peer not taking its last bytes) have
+    // their own deadlines; shutdown does not wait past one more drain period for them.
+    await Promise.race([Promise.all(closing), delay(this.opts.drainMs)]);
     this.state = 'stopped';
   }
 }
@@ -163,6 +165,10 @@ function listen(server: net.Server | http.Server, host: string, port: number): P
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function close(server: net.Server | http.Server): Promise<void> {

@@ -38,19 +38,21 @@ export function replayCursors(addresses: Address[], last: Record<string, string>
 
 /**
  * Hands every message after each cursor to `write`, oldest first per address, waiting
- * whenever `backpressure` says the socket is full; returns how far each address got, so
- * that live copies of replayed messages can be dropped.
+ * whenever `backpressure` says the socket is full and stopping once `aborted`; returns how
+ * far each address got, so that live copies of replayed messages can be dropped.
  */
 export async function replay(
   cursors: Map<Address, string>,
   history: History,
   write: (message: StoredMessage) => void,
   backpressure: () => Promise<void> | undefined,
+  aborted: () => boolean,
 ): Promise<Map<Address, string>> {
   const upTo = new Map<Address, string>();
   for (const [address, from] of cursors) {
     let cursor = from;
     for (;;) {
+      if (aborted()) return upTo;
       const page = await history.after(address, cursor, replayPage);
       for (const m of page) {
         write(m);

@@ -71,10 +71,15 @@ export class Session implements Subscriber {
   private held: Array<[Address, Outbound]> = [];
   private heldBytes = 0;
   private announced = false;
+  /** The nick came back by a resume: until welcomed, a drop hands it back for the grace period. */
+  private resuming = false;
   private departure: 'release' | 'detach' = 'detach';
   private readonly bucket: TokenBucket;
   private readonly queue: string[] = [];
-  private busy = false;
+  /** The queue being worked through, if it is: drain() waits for a hello in flight. */
+  private working: Promise<void> | undefined;
+  /** The welcome went out: from here on a drop keeps the nick for a resume. */
+  private welcomed = false;
   private readonly delivered;
   lastSeen = Date.now();
 
@@ -111,7 +116,7 @@ export class Session implements Subscriber {
     }
     this.queue.push(line);
     if (this.queue.length >= maxQueuedFrames) this.peer.pause();
-    if (!this.busy) void this.drainQueue();
+    this.working ??= this.drainQueue().finally(() => (this.working = undefined));
   }
 
   /** Input the transport could not make into a line (invalid UTF-8, a binary frame, an oversize frame). */
@@ -129,11 +134,17 @@ export class Session implements Subscriber {
     void this.leave('detach', 'closed');
   }
 
-  /** The gateway is stopping: tell the client, keep its nick for a resume elsewhere. */
+  /**
+   * The gateway is stopping: tell the client, keep its nick for a resume elsewhere. Waits for
+   * a request in flight too: a hello that claims after this must give its nick back before
+   * the engine stops.
+   */
   async drain(): Promise<void> {
-    if (this.closed) return;
-    this.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.shown));
-    await this.leave('detach', 'restart');
+    if (!this.closed) {
+      this.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.shown));
+      await this.leave('detach', 'restart');
+    }
+    await this.working;
   }
 
   /** Idle for too long: close, as a drop (the client may resume). */
@@ -146,6 +157,7 @@ export class Session implements Subscriber {
   }
 
   deliver(out: Outbound, address: Address): void {
+    if (out.env.conn !== undefined) return this.onTakeover(out);
     if (this.state === 'joining') {
       this.held.push([address, out]);
       this.heldBytes += out.env.line.length;
@@ -155,14 +167,25 @@ export class Session implements Subscriber {
     }
   }
 
+  /** Whether a resume's replay already wrote this message; forgets an address once live traffic has passed it. */
   private wasReplayed(address: Address, id: string): boolean {
-    if (id === '') return false;
+    if (id === '' || this.replayed.size === 0) return false;
     const upTo = this.replayed.get(address);
-    return upTo !== undefined && !this.hub.engine.history.isAfter(id, upTo);
+    if (upTo === undefined) return false;
+    if (!this.hub.engine.history.isAfter(id, upTo)) return true;
+    this.replayed.delete(address);
+    return false;
+  }
+
+  /** A resume elsewhere took the nick from this connection: say so and go, holding nothing. */
+  private onTakeover(out: Outbound): void {
+    if (out.env.conn !== this.conn || this.closed) return;
+    this.write(this.dialect.deliver(out), undefined, 'reply');
+    this.claim = undefined; // no longer ours to give back
+    void this.leave('detach', 'refused');
   }
 
   private async drainQueue(): Promise<void> {
-    this.busy = true;
     while (this.queue.length > 0 && !this.closed) {
       const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
@@ -183,7 +206,6 @@ export class Session implements Subscriber {
         if (error.fatal) void this.leave('detach', 'refused');
       }
     }
-    this.busy = false;
   }
 
   private async handle(frame: ClientFrame): Promise<void> {
@@ -223,6 +245,7 @@ export class Session implements Subscriber {
       const online = await engine.presence.count();
       if (this.closed) return;
       this.reply({ type: 'welcome', nick: claim.nick, session, gateway: engine.gateway, online, version: protocolVersion }, frame.ref);
+      this.welcomed = true;
       this.hub.log.info({ nick: claim.nick, remote: this.peer.remote, transport: this.peer.transport, resumed: !!frame.resume }, 'registered');
       await this.announce('online', claim);
       this.announced = true;
@@ -233,6 +256,7 @@ export class Session implements Subscriber {
           engine.history,
           (m) => this.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), undefined, 'reply'),
           () => (this.peer.buffered() > this.hub.limits.maxOutboundBytes / 2 ? this.peer.drained() : undefined),
+          () => this.closed,
         );
       }
     } catch (err) {
@@ -266,8 +290,14 @@ export class Session implements Subscriber {
       try {
         const rooms = mode === 'resume' ? (await engine.presence.rooms(claim.key)).map(roomAddress) : [];
         await Promise.all(['*' as Address, userAddress(claim.key), ...rooms].map((a) => this.subscribe(a)));
+        // Gone already: claim nothing that nobody could use or give back.
+        if (this.closed) {
+          await this.unwindHello();
+          return undefined;
+        }
         if (await engine.presence.claim(claim, mode)) {
           this.claim = claim;
+          this.resuming = mode === 'resume';
           if (this.closed) {
             await this.letGo();
             return undefined;
@@ -321,6 +351,7 @@ export class Session implements Subscriber {
     const address = roomAddress(room);
     const isNew = !this.rooms.has(address);
     await this.subscribe(address);
+    if (this.closed) return;
     let members: Nick[];
     try {
       members = await this.hub.engine.presence.join(room, claim);
@@ -410,9 +441,10 @@ export class Session implements Subscriber {
   }
 
   /**
-   * Gives back the subscriptions and the nick: released after a bye, kept reserved for a
-   * resume otherwise. Others hear `offline` only if this connection still held the nick (it
-   * may have resumed elsewhere already). Runs again if a hello finishes claiming after a close.
+   * Gives back the subscriptions and the nick: released after a bye, or when no client ever
+   * got the session token (closed before its welcome); kept reserved for a resume otherwise.
+   * Others hear `offline` only if this connection still held the nick (it may have resumed
+   * elsewhere already). Runs again if a hello finishes claiming after a close.
    */
   private async letGo(): Promise<void> {
     const claim = this.claim;
@@ -420,8 +452,9 @@ export class Session implements Subscriber {
     await this.unsubscribeAll();
     if (!claim) return;
     const { presence } = this.hub.engine;
+    const release = this.departure === 'release' || (!this.welcomed && !this.resuming);
     try {
-      const held = this.departure === 'release' ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
+      const held = release ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
       if (held && this.announced) await this.announce('offline', claim);
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');

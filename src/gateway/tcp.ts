@@ -106,7 +106,10 @@ export interface TcpServer {
 export function createTcpServer(opts: TcpOptions): TcpServer {
   const undecided = new Set<net.Socket>();
   const onSocket = (socket: net.Socket) => serve(socket, opts, undecided);
-  const server = opts.tls ? tls.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket) : net.createServer(onSocket);
+  const server = opts.tls
+    ? // A handshake gets the same deadline as the first bytes after it.
+      tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: opts.sniffTimeoutMs }, onSocket)
+    : net.createServer(onSocket);
   return { server, dropUndecided: () => undecided.forEach((s) => s.destroy()) };
 }
 
