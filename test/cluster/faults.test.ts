@@ -29,7 +29,7 @@ describe.each(stores.each)('faults on %s', (_name, store) => {
 
   it('survives kill -9 of a gateway: ghosts vanish within 10 s, resumed clients get every acked message once', async () => {
     gw = await startGateways(3, store());
-    const lb = await startHaproxy({ gateways: gw.map((g) => ({ host: '127.0.0.1', tcpPort: g.tcpPort, wsPort: g.wsPort, metricsPort: g.metricsPort })) });
+    const lb = await startHaproxy({ gateways: gw });
     try {
       const victim = gw[0]!;
       // Two users resume through the balancer; one ghost never comes back.

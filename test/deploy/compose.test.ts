@@ -3,9 +3,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { documents, serverHelp } from '../support/server.js';
 import { readDockerfile } from './dockerfile.js';
-import { documents, serverHelp } from './gateway.js';
-import { deployDir, root } from './support.js';
+import { deployDir, root } from './paths.js';
 
 interface Service {
   image?: string;

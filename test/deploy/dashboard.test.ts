@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient } from './chat.js';
-import { startGateway, type Gateway } from './gateway.js';
+import { connect, type TestClient } from '../support/client.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startServer, type ServerHandle } from '../support/server.js';
+import { waitUntil } from '../support/wait.js';
 import { alertQueries, dashboardQueries, queriesWithoutSeries, startPrometheus, type Prometheus } from './prometheus.js';
-import { Child, freePorts, pollUntil, waitForPort } from './support.js';
 
 /**
  * The shipped dashboard and alerts against the real thing: Redis, two gateways, real chat
@@ -10,17 +11,15 @@ import { Child, freePorts, pollUntil, waitForPort } from './support.js';
  * query returns nothing (a misspelt metric, a label the server does not set) fails here.
  */
 describe('dashboard and alerts on a live two-gateway cluster', () => {
-  let redis: Child;
-  const gateways: Gateway[] = [];
-  const clients: ChatClient[] = [];
+  let redis: RedisServer | undefined;
+  const gateways: ServerHandle[] = [];
+  const clients: TestClient[] = [];
   let prometheus: Prometheus | undefined;
 
   beforeAll(async () => {
-    const [redisPort] = (await freePorts(1)) as [number];
-    redis = new Child('redis-server', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
-    await waitForPort('127.0.0.1', redisPort, 10_000, redis);
+    redis = await startRedis();
     for (let i = 0; i < 2; i++) {
-      gateways.push(await startGateway(['--redis', `redis://127.0.0.1:${redisPort}`, '--workers', '1']));
+      gateways.push(await startServer(['--redis', redis.url, '--workers', '1']));
     }
     prometheus = await startPrometheus({ targets: gateways.map((g) => `127.0.0.1:${g.metricsPort}`), scrapeIntervalS: 1 });
   }, 60_000);
@@ -33,9 +32,9 @@ describe('dashboard and alerts on a live two-gateway cluster', () => {
   }, 60_000);
 
   it('runs public, private and group traffic and a bad frame through both gateways', async () => {
-    const [g1, g2] = gateways as [Gateway, Gateway];
-    const ann = await ChatClient.connect(g1.tcpPort, 'ann');
-    const bob = await ChatClient.connect(g2.tcpPort, 'bob');
+    const [g1, g2] = gateways as [ServerHandle, ServerHandle];
+    const ann = await connect(g1.tcpPort, 'ann');
+    const bob = await connect(g2.tcpPort, 'bob');
     clients.push(ann, bob);
 
     expect(await ann.request({ type: 'join', room: '#ops' })).toMatchObject({ type: 'joined' });
@@ -43,19 +42,19 @@ describe('dashboard and alerts on a live two-gateway cluster', () => {
     for (const to of ['*', '@bob', '#ops']) {
       expect(await ann.request({ type: 'send', to, text: `hi ${to}` }), to).toMatchObject({ type: 'ack' });
       // Received across gateways: the delivery-latency histogram sees it.
-      await bob.next((f) => f.type === 'msg' && f.text === `hi ${to}`, `bob gets the ${to} message`);
+      await bob.next('msg', (f) => f.text === `hi ${to}`);
     }
-    bob.sendRaw('{"type": "send", "to": "*"'); // cut short: bad_frame, counted as rejected
-    await bob.next((f) => f.type === 'error', 'an error for the bad frame');
+    bob.send('{"type": "send", "to": "*"\n'); // cut short: bad_frame, counted as rejected
+    await bob.next('error');
   }, 60_000);
 
   it('gets at least one series from every dashboard query', async () => {
     const queries = await dashboardQueries();
     let missing: string[] = [];
-    await pollUntil('every dashboard query to return a series', 45_000, async () => {
+    await waitUntil(async () => {
       missing = await queriesWithoutSeries(prometheus!, queries);
-      return missing.length === 0 ? true : undefined;
-    }, { intervalMs: 500 }).catch(() => undefined);
+      return missing.length === 0;
+    }, 'every dashboard query to return a series', 45_000, 500).catch(() => undefined);
     // A scrape that fails (a /metrics that times out) explains every empty panel at once.
     const unhealthy = (await prometheus!.targets()).filter((t) => t.health !== 'up').map((t) => `${t.scrapeUrl}: ${t.lastError}`);
     expect(unhealthy, 'scrape targets that are not up').toEqual([]);
@@ -72,9 +71,9 @@ describe('dashboard and alerts on a live two-gateway cluster', () => {
   it('evaluates every alert rule without error', async () => {
     for (const q of await alertQueries()) await expect(prometheus!.evaluate(q.expr), q.source).resolves.toBeInstanceOf(Array);
     // And Prometheus's own rule evaluation agrees: each rule has run and is healthy.
-    await pollUntil('every rule to be evaluated and healthy', 20_000, async () => {
-      const rules = (await prometheus!.rules()).flatMap((g) => g.rules);
-      return rules.length > 0 && rules.every((r) => r.health === 'ok') ? true : undefined;
-    });
+    await waitUntil(async () => {
+      const rules = (await prometheus!.rules().catch(() => [])).flatMap((g) => g.rules);
+      return rules.length > 0 && rules.every((r) => r.health === 'ok');
+    }, 'every rule to be evaluated and healthy', 20_000, 100);
   }, 60_000);
 });

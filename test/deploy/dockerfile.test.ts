@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { serverHelp } from '../support/server.js';
 import { dockerignore, execForm, readDockerfile, splitOptions, type Instruction, type Stage } from './dockerfile.js';
-import { serverHelp } from './gateway.js';
-import { root } from './support.js';
+import { root } from './paths.js';
 
 /** The Dockerfile read as text: what it copies exists, and the final image is the one the deploy files expect. */
 describe('Dockerfile', () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { root } from './support.js';
+import { root } from './paths.js';
 
 /** Just enough of the Dockerfile and .dockerignore formats to check and replay the shipped ones. */
 

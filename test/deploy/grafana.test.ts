@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { dashboardFile, dashboardPanels, dashboardQueries } from './prometheus.js';
-import { deployDir } from './support.js';
+import { deployDir } from './paths.js';
 
 /** The metrics ARCHITECTURE.md promises; the dashboard shows each, the alerts watch the critical ones. */
 const contractMetrics = [

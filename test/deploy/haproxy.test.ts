@@ -4,11 +4,10 @@ import http from 'node:http';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
-import { ChatClient } from './chat.js';
-import { startGateway } from './gateway.js';
+import { connect, TestClient } from '../support/client.js';
+import { canConnect } from '../support/ports.js';
+import { startServer } from '../support/server.js';
 import { haproxyBin, haproxyCfg, haproxyEnv, startHaproxy, waitForServerStatus, type Balancer } from './haproxy.js';
-import { canConnect } from './support.js';
 
 const run = promisify(execFile);
 
@@ -93,22 +92,19 @@ describe('deploy/haproxy.cfg', () => {
   }, 60_000);
 
   it('carries JSON-line and WebSocket chat to a real gateway that reports ready', async () => {
-    const gateway = await startGateway(); // memory engine: no Redis needed for one gateway
-    cleanup.push(() => gateway.stop());
+    const gateway = await startServer(); // memory engine: no Redis needed for one gateway
+    cleanup.push(async () => {
+      await gateway.stop();
+    });
     const lb = await startHaproxy({ gateways: [gateway] });
     cleanup.push(() => lb.stop());
     await waitForServerStatus(lb, 'gateway1', 'UP');
 
-    const ann = await ChatClient.connect(lb.tcpPort, 'ann');
+    const ann = await connect(lb.tcpPort, 'ann');
     cleanup.push(async () => ann.close());
-    const ws = new WebSocket(`ws://127.0.0.1:${lb.wsPort}/`);
-    cleanup.push(async () => ws.terminate());
-    const welcome = new Promise<Record<string, unknown>>((resolve, reject) => {
-      ws.on('message', (data) => resolve(JSON.parse(String(data)) as Record<string, unknown>));
-      ws.once('error', reject);
-    });
-    ws.once('open', () => ws.send(JSON.stringify({ type: 'hello', nick: 'bob' })));
-    expect(await welcome).toMatchObject({ type: 'welcome', nick: 'bob' });
+    const bob = await TestClient.ws(lb.wsPort);
+    cleanup.push(async () => bob.close());
+    expect(await bob.hello('bob')).toMatchObject({ type: 'welcome', nick: 'bob' });
   }, 30_000);
 
   it('stop() ends HAProxy and frees its ports', async () => {
@@ -116,7 +112,7 @@ describe('deploy/haproxy.cfg', () => {
     cleanup.push(() => a.close());
     const lb = await startHaproxy({ gateways: [a.address] });
     await lb.stop();
-    expect(await canConnect('127.0.0.1', lb.tcpPort)).toBe(false);
-    expect(await canConnect('127.0.0.1', lb.statsPort)).toBe(false);
+    expect(await canConnect(lb.tcpPort)).toBe(false);
+    expect(await canConnect(lb.statsPort)).toBe(false);
   }, 30_000);
 });

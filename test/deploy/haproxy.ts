@@ -1,5 +1,8 @@
 import path from 'node:path';
-import { Child, deployDir, freePorts, pollUntil, waitForPort } from './support.js';
+import { canConnect, freePorts } from '../support/ports.js';
+import { Child } from '../support/process.js';
+import { waitUntil } from '../support/wait.js';
+import { deployDir } from './paths.js';
 
 /** Runs the shipped deploy/haproxy.cfg on free loopback ports in front of test gateways. */
 
@@ -68,7 +71,12 @@ export async function startHaproxy(options: { gateways: GatewayAddress[]; host?:
   // -db: stay in the foreground, so that the child we hold is HAProxy itself.
   const child = new Child('haproxy', haproxyBin, ['-db', '-f', haproxyCfg], { env });
   try {
-    for (const port of [tcpPort, wsPort, statsPort]) await waitForPort(host, port, options.startTimeoutMs ?? 10_000, child);
+    for (const port of [tcpPort, wsPort, statsPort]) {
+      await waitUntil(async () => {
+        child.assertRunning();
+        return canConnect(port, host);
+      }, `${host}:${port} to accept connections`, options.startTimeoutMs ?? 10_000, 100);
+    }
   } catch (err) {
     await child.stop();
     throw err;
@@ -79,7 +87,9 @@ export async function startHaproxy(options: { gateways: GatewayAddress[]; host?:
     wsPort,
     statsPort,
     servers: () => readServers(host, statsPort),
-    stop: () => child.stop(),
+    stop: async () => {
+      await child.stop();
+    },
   };
 }
 
@@ -98,10 +108,10 @@ async function readServers(host: string, statsPort: number): Promise<ServerState
 
 /** Waits until HAProxy reports `server` with exactly `status` in every backend. */
 export async function waitForServerStatus(balancer: Balancer, server: string, status: string, timeoutMs = 10_000): Promise<void> {
-  await pollUntil(`${server} to be ${status} in every backend`, timeoutMs, async () => {
-    const rows = (await balancer.servers()).filter((s) => s.server === server);
-    // A tracking server reads "MAINT (via gateways_tcp/gateway3)": the state is the first part.
-    const state = (s: ServerState) => s.status.replace(/ \(via .*\)$/, '');
-    return rows.length > 0 && rows.every((s) => state(s) === status) ? true : undefined;
-  });
+  // A tracking server reads "MAINT (via gateways_tcp/gateway3)": the state is the first part.
+  const state = (s: ServerState) => s.status.replace(/ \(via .*\)$/, '');
+  await waitUntil(async () => {
+    const rows = (await balancer.servers().catch(() => [])).filter((s) => s.server === server);
+    return rows.length > 0 && rows.every((s) => state(s) === status);
+  }, `${server} to be ${status} in every backend`, timeoutMs, 100);
 }

@@ -5,9 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServer, type ServerHandle } from '../support/server.js';
+import { waitUntil } from '../support/wait.js';
 import { dockerignore, execForm, readDockerfile, splitOptions, type Stage } from './dockerfile.js';
-import { startGateway, type Gateway } from './gateway.js';
-import { pollUntil, root } from './support.js';
+import { root } from './paths.js';
 
 const run = promisify(execFile);
 
@@ -69,7 +70,7 @@ async function replay(stages: Stage[], into: string): Promise<{ dir: string; sta
 describe('the Dockerfile\'s steps, run outside Docker', () => {
   let tmp: string;
   let image: Awaited<ReturnType<typeof replay>>;
-  let server: Gateway | undefined;
+  let server: ServerHandle | undefined;
 
   beforeAll(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'chorus-image-'));
@@ -91,10 +92,10 @@ describe('the Dockerfile\'s steps, run outside Docker', () => {
     const instruction = (k: string) => image.stage.instructions.find((i) => i.keyword === k)!;
     const [node, main] = execForm(instruction('ENTRYPOINT').args) as [string, string];
     expect(node).toBe('node');
-    server = await startGateway([], { main: path.join(image.dir, main), cwd: image.dir, env: image.env });
+    server = await startServer([], { entry: path.join(image.dir, main), cwd: image.dir, env: image.env });
 
     const healthz = `http://127.0.0.1:${server.metricsPort}/healthz`;
-    await pollUntil('/healthz to answer 200', 10_000, async () => ((await fetch(healthz)).status === 200 ? true : undefined));
+    await waitUntil(async () => (await fetch(healthz).catch(() => undefined))?.status === 200, '/healthz to answer 200', 10_000, 100);
 
     const check = execForm(splitOptions(instruction('HEALTHCHECK').args).rest.replace(/^CMD\s+/, ''))!;
     const env = { ...process.env, CHORUS_METRICS_PORT: String(server.metricsPort) };

@@ -2,8 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import { documents, serverHelp } from './gateway.js';
-import { deployDir } from './support.js';
+import { documents, serverHelp } from '../support/server.js';
+import { deployDir } from './paths.js';
 
 // Manifests are loose JSON here: each test checks the fields it reads.
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: any };

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertQueries, dashboardQueries, startPrometheus, type Prometheus } from './prometheus.js';
-import { canConnect } from './support.js';
+import { canConnect } from '../support/ports.js';
 
 /** The throwaway Prometheus itself, before any gateway exists: it starts, loads the shipped rules, and stops clean. */
 describe('startPrometheus', () => {
@@ -35,7 +35,7 @@ describe('stop()', () => {
     const port = Number(new URL(prometheus.url).port);
     await access(path.join(prometheus.dir, 'prometheus.yml'));
     await prometheus.stop();
-    expect(await canConnect('127.0.0.1', port)).toBe(false);
+    expect(await canConnect(port)).toBe(false);
     await expect(access(prometheus.dir)).rejects.toThrow(/ENOENT/);
   }, 30_000);
 });

@@ -2,7 +2,10 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { Child, deployDir, freePorts, pollUntil } from './support.js';
+import { freePort } from '../support/ports.js';
+import { Child } from '../support/process.js';
+import { waitUntil } from '../support/wait.js';
+import { deployDir } from './paths.js';
 
 /** A throwaway Prometheus with the shipped alert rules, and the PromQL the deploy files ship. */
 
@@ -45,7 +48,7 @@ export async function startPrometheus(options: { targets: string[]; scrapeInterv
   };
   // JSON is YAML: no need to serialise YAML here.
   await writeFile(path.join(dir, 'prometheus.yml'), JSON.stringify(config, null, 2));
-  const [port] = (await freePorts(1)) as [number];
+  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const child = new Child('prometheus', prometheusBin, [
     `--config.file=${path.join(dir, 'prometheus.yml')}`,
@@ -58,9 +61,10 @@ export async function startPrometheus(options: { targets: string[]; scrapeInterv
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await pollUntil('Prometheus to be ready', options.startTimeoutMs ?? 20_000, async () => ((await fetch(`${url}/-/ready`)).ok ? true : undefined), {
-      alive: () => child.assertRunning(),
-    });
+    await waitUntil(async () => {
+      child.assertRunning();
+      return (await fetch(`${url}/-/ready`).catch(() => undefined))?.ok;
+    }, 'Prometheus to be ready', options.startTimeoutMs ?? 20_000, 100);
   } catch (err) {
     await stop();
     throw err;

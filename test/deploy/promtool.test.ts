@@ -3,7 +3,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { alertQueries, alertsFile, promtoolBin } from './prometheus.js';
-import { deployDir } from './support.js';
+import { deployDir } from './paths.js';
 
 const run = promisify(execFile);
 

@@ -52,7 +52,7 @@ it('lists every option with its environment variable in --help, and rejects bad 
 });
 
 it('takes settings from CHORUS_* variables, with flags winning', async () => {
-  const server = await startServer(['--history', '2'], { CHORUS_HISTORY: '100', CHORUS_RATE: '1000', CHORUS_BURST: '1000' });
+  const server = await startServer(['--history', '2'], { env: { CHORUS_HISTORY: '100', CHORUS_RATE: '1000', CHORUS_BURST: '1000' } });
   const ann = await connect(server.tcpPort, 'ann');
   for (let i = 0; i < 5; i++) await ann.request({ type: 'send', to: '*', text: `m${i}` });
   expect((await ann.request({ type: 'history', with: '*' })).messages.map((m: any) => m.text)).toEqual(['m3', 'm4']);

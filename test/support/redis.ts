@@ -1,11 +1,13 @@
 // Real redis-server processes for tests: each on its own free loopback port, in its own
 // temporary directory, with no persistence, stopped by whoever started it. Never the
 // Redis on 6379.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, createConnection } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort, freePorts } from './ports.js';
+import { Child } from './process.js';
+import { waitUntil } from './wait.js';
 
 export interface RedisServer {
   readonly url: string;
@@ -33,24 +35,6 @@ const host = '127.0.0.1';
 const startDeadlineMs = 10_000;
 const clusterDeadlineMs = 20_000;
 const pollMs = 20;
-
-/** Every server this process started, killed if the test process exits without stopping them. */
-const running = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * One command over a fresh connection, RESP-encoded; resolves with the reply as text (status,
@@ -94,24 +78,9 @@ export async function redisCommand(port: number, ...args: string[]): Promise<str
   });
 }
 
-async function until(what: string, deadlineMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch {
-      /* not yet: try again until the deadline */
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, pollMs));
-  }
-}
-
 /** One redis-server process that can be killed and started again on the same port. */
 class ServerProcess {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private log = '';
+  private child: Child | undefined;
 
   constructor(
     readonly port: number,
@@ -120,51 +89,32 @@ class ServerProcess {
   ) {}
 
   async start(): Promise<void> {
-    if (this.child) return;
-    const child = spawn(
-      'redis-server',
-      [
-        '--port', String(this.port),
-        '--bind', host,
-        '--save', '',
-        '--appendonly', 'no',
-        '--dir', this.dir,
-        ...this.extraArgs,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    if (this.child?.running) return;
+    const child = new Child(`redis-server on ${this.port}`, 'redis-server', [
+      '--port', String(this.port),
+      '--bind', host,
+      '--save', '',
+      '--appendonly', 'no',
+      '--dir', this.dir,
+      ...this.extraArgs,
+    ]);
     this.child = child;
-    running.add(child);
-    this.log = '';
-    const keep = (chunk: Buffer) => {
-      this.log = (this.log + chunk.toString()).slice(-4_000);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        running.delete(child);
-        if (this.child === child) this.child = undefined;
-        resolve();
-      });
-    });
     try {
-      await until(`redis-server on ${this.port} to answer PING`, startDeadlineMs, async () => {
-        if (!this.child) throw new Error(`redis-server on ${this.port} exited:\n${this.log}`);
-        return (await redisCommand(this.port, 'PING')) === 'PONG';
-      });
+      await waitUntil(async () => {
+        child.assertRunning();
+        return (await redisCommand(this.port, 'PING').catch(() => '')) === 'PONG';
+      }, `redis-server on ${this.port} to answer PING`, startDeadlineMs, pollMs);
     } catch (err) {
-      await this.kill();
-      throw new Error(`${(err as Error).message}\n${this.log}`);
+      // assertRunning's message carries the output already; a timeout's does not.
+      const message = child.running ? `${(err as Error).message}\n${child.tail}` : (err as Error).message;
+      await child.kill();
+      throw new Error(message);
     }
   }
 
   /** SIGKILL: an outage, not a shutdown. */
   async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGKILL');
-    await this.exited;
+    await this.child?.kill();
   }
 }
 
@@ -194,8 +144,7 @@ export async function startRedis(): Promise<RedisServer> {
 
 export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle> {
   // Bus ports are allocated too: the default (port + 10000) can fall outside the port range.
-  const ports = await Promise.all(Array.from({ length: masters * 2 }, () => freePort()));
-  if (new Set(ports).size !== ports.length) return startRedisCluster(masters);
+  const ports = await freePorts(masters * 2);
   const servers: ServerProcess[] = [];
   const dirs: string[] = [];
   const stop = async () => {
@@ -219,10 +168,10 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
     const nodes = servers.map((s) => `${host}:${s.port}`);
     await createCluster(nodes);
     const healthy = () =>
-      until('cluster_state:ok on every node', clusterDeadlineMs, async () => {
-        const infos = await Promise.all(servers.map((s) => redisCommand(s.port, 'CLUSTER', 'INFO')));
+      waitUntil(async () => {
+        const infos = await Promise.all(servers.map((s) => redisCommand(s.port, 'CLUSTER', 'INFO').catch(() => '')));
         return infos.every((info) => info.includes('cluster_state:ok'));
-      });
+      }, 'cluster_state:ok on every node', clusterDeadlineMs, pollMs);
     await healthy();
     let stopped: Promise<void> | undefined;
     return {
@@ -250,12 +199,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
 }
 
 async function createCluster(nodes: string[]): Promise<void> {
-  const cli = spawn('redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  cli.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  cli.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const code = await new Promise<number | null>((resolve) => cli.once('exit', resolve));
-  if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${output}`);
+  const cli = new Child('redis-cli', 'redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes']);
+  const code = await cli.exited;
+  if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${cli.tail}`);
 }
