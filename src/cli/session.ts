@@ -332,6 +332,8 @@ export class ChatSession {
     }
     if (f.type === 'welcome') return; // only ever the answer to a hello
     if (f.type === 'bye') this.byeHeard?.();
+    // The session went on in another client: resuming here would only take it back.
+    if (f.type === 'bye' && f.reason === 'moved') this.token = undefined;
     if (f.type === 'msg' && !this.onMessage(f)) return;
     for (const line of renderFrame(this.ctx, f)) this.term.print(line);
   }

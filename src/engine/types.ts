@@ -45,9 +45,10 @@ export interface Presence {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
    * With `resume`, succeeds only while the nick is still reserved for `claim.session`, and
-   * moves it to `claim.conn` (the connection it held before loses it).
+   * moves it to `claim.conn`: the connection that held it before loses it, and is sent a
+   * takeover notice (Envelope.conn) on the user's address, wherever it is.
    * A successful claim also puts the user in the online list and, on resume, back in the
-   * rooms it had.
+   * rooms it had. Throws ChorusError `unavailable` once the engine has begun to stop.
    */
   claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean>;
   /**
@@ -66,7 +67,7 @@ export interface Presence {
   /**
    * Adds the user to the room and returns its members, the user included. Throws a fatal
    * ChorusError `resume_failed` (and changes nothing) when this connection no longer holds
-   * the nick, as leave does.
+   * the nick (its session resumed elsewhere, or it detached or released it), as leave does.
    */
   join(room: RoomKey, claim: Claim): Promise<Nick[]>;
   /** False when the user was not in the room. */

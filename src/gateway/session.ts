@@ -181,7 +181,8 @@ export class Session implements Subscriber {
   private onTakeover(out: Outbound): void {
     if (out.env.conn !== this.conn || this.closed) return;
     this.write(this.dialect.deliver(out), undefined, 'reply');
-    this.claim = undefined; // no longer ours to give back
+    // The detach changes nothing now (another connection holds the nick) but lets this
+    // gateway's engine forget the claim.
     void this.leave('detach', 'refused');
   }
 

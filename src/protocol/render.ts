@@ -87,9 +87,9 @@ export function renderFrame(f: Frame, style: Style, self: string): string[] {
     case 'pong':
       return ['[SERVER]: pong'];
     case 'bye':
-      return f.reason === 'restart'
-        ? ['[SERVER]: The server is restarting; please reconnect.']
-        : ['[SERVER]: Goodbye!'];
+      if (f.reason === 'restart') return ['[SERVER]: The server is restarting; please reconnect.'];
+      if (f.reason === 'moved') return ['[SERVER]: Your session continues on another connection.'];
+      return ['[SERVER]: Goodbye!'];
     case 'error':
       return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
     default:

@@ -64,6 +64,19 @@ describe.each(stores.each)('three gateways on %s', (_name, store) => {
     clients.forEach((c) => c.close());
   });
 
+  it('moves a session resumed on another gateway: the old connection is told and closed', async () => {
+    const old = await connect(gw[0]!.tcpPort, 'mover');
+    const bob = await connect(gw[2]!.tcpPort, 'moverfriend');
+    const fresh = await TestClient.tcp(gw[1]!.tcpPort);
+    expect(await fresh.hello('mover', { resume: { session: old.welcome!.session, last: {} } })).toMatchObject({ type: 'welcome' });
+    expect(await old.next('bye')).toMatchObject({ reason: 'moved' });
+    await old.waitClosed();
+    const ack = await bob.request({ type: 'send', to: '@mover', text: 'where are you?' });
+    expect(await fresh.next('msg', (m) => m.id === ack.id)).toMatchObject({ text: 'where are you?' });
+    expect((await bob.request({ type: 'who' })).users).toContain('mover');
+    [fresh, bob].forEach((c) => c.close());
+  });
+
   it('leaves no ghost behind connections that close in the middle of their hello', async () => {
     const nicks = Array.from({ length: 20 }, (_, i) => `hasty${i}`);
     await Promise.all(nicks.map((nick, i) => helloAndHangUp(gw[i % 3]!.tcpPort, nick)));

@@ -130,6 +130,57 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(true);
     });
 
+    it('tells the connection a resume took the nick from to go, once, on the user\'s channel', async () => {
+      const e = await make();
+      const t = tap(e);
+      const ann = claimOf('ann');
+      await e.bus.subscribe(`@${ann.key}`);
+      await e.presence.claim(ann, 'new');
+      const again = reconnected(ann);
+      expect(await e.presence.claim(again, 'resume')).toBe(true);
+      // A resume retried on the connection that holds the nick already takes it from no one.
+      expect(await e.presence.claim(again, 'resume')).toBe(true);
+      await e.bus.publish(`@${ann.key}`, { id: '', ts: Date.now(), from: 'bob', line: Buffer.from('{"type":"marker"}\n') });
+      await t.until(2);
+      expect(t.seen.map((s) => s.address)).toEqual(['@ann', '@ann']);
+      const [notice, marker] = t.seen.map((s) => s.env);
+      expect(notice).toMatchObject({ id: '', from: '', conn: ann.conn });
+      expect(JSON.parse(notice!.line.toString())).toEqual({ type: 'bye', reason: 'moved' });
+      expect(marker!.conn).toBeUndefined();
+    });
+
+    it('lets a connection that detached or released its nick join and leave no room', async () => {
+      const e = await make();
+      const ops = roomKey(parseRoom('#ops'));
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      await e.presence.join(room, ann);
+      await e.presence.detach(ann, 60_000);
+      await expect(e.presence.join(ops, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.presence.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      expect(await e.presence.members(ops)).toEqual([]);
+      expect(await e.presence.members(room)).toEqual([]);
+      // What a resume gets back is what the user had when the connection dropped.
+      expect(await e.presence.rooms(ann.key)).toEqual([room]);
+      expect(await e.presence.claim(reconnected(ann), 'resume')).toBe(true);
+      expect(await e.presence.members(room)).toEqual(['ann']);
+      const bob = claimOf('bob');
+      await e.presence.claim(bob, 'new');
+      await e.presence.release(bob);
+      await expect(e.presence.join(ops, bob)).rejects.toMatchObject({ code: 'resume_failed' });
+      expect(await e.presence.members(ops)).toEqual([]);
+    });
+
+    it('refuses claims and joins once it has begun to stop', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.presence.claim(ann, 'new');
+      const stopping = e.stop();
+      await expect(e.presence.claim(claimOf('bob'), 'new')).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(e.presence.join(room, ann)).rejects.toMatchObject({ code: 'unavailable' });
+      await stopping;
+    });
+
     it('frees a detached nick once the grace period is over', async () => {
       const e = await make();
       const ann = claimOf('ann');

@@ -10,43 +10,19 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisEngine, type RedisEngineOptions } from '../../src/engine/redis/index.js';
-import type { Engine, Envelope, Posted } from '../../src/engine/types.js';
-import { messageJson, messageTail } from '../../src/protocol/encode.js';
+import type { Engine, Posted } from '../../src/engine/types.js';
+import { messageJson } from '../../src/protocol/encode.js';
 import { asChorusError } from '../../src/protocol/errors.js';
 import { parseRoom, roomAddress, roomKey, type Address } from '../../src/protocol/names.js';
 import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
 import { claimOf, reconnected } from './contract.js';
+import { draft, eventually, tap } from './helpers.js';
 
 const log = pino({ level: 'silent' });
 const devKey = roomKey(parseRoom('#Dev'));
 /** The room's key, and its address for the bus and history. */
 const dev = roomAddress(devKey);
 const leaseMs = 600;
-
-function draft(from: ReturnType<typeof claimOf>, to: Address, text: string, extra: { dedupe?: string } = {}) {
-  const ts = Date.now();
-  return { from, to, ts, tail: messageTail(from.nick, to, text, ts), ...extra };
-}
-
-/** Retries an assertion until it passes or the deadline is over (then its last failure is thrown). */
-async function eventually<T>(check: () => Promise<T>, deadlineMs = 5_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-  }
-}
-
-/** Every envelope an engine's bus hands over. */
-function tap(engine: Engine): Array<{ address: Address; env: Envelope }> {
-  const seen: Array<{ address: Address; env: Envelope }> = [];
-  engine.bus.onEnvelope((address, env) => seen.push({ address, env }));
-  return seen;
-}
 
 /** Closes one named connection from the server's side, as Redis does past a client output-buffer limit. */
 async function killConnection(url: string, name: string): Promise<void> {

@@ -26,12 +26,12 @@ describe('session edges', () => {
     watcher.close();
   });
 
-  it('moves a session to a resuming connection: the old one loses nothing of the nick when it closes', async () => {
+  it('moves a session to a resuming connection: the old one is told and closed, and takes nothing with it', async () => {
     const first = await connect(server.tcpPort, 'Ann');
     const bob = await connect(server.tcpPort, 'bob');
     const second = await TestClient.tcp(server.tcpPort);
     expect(await second.hello('ann', { resume: { session: first.welcome!.session, last: {} } })).toMatchObject({ type: 'welcome', nick: 'ann' });
-    first.close();
+    expect(await first.next('bye')).toMatchObject({ reason: 'moved' });
     await first.waitClosed();
     // The old connection's departure must not free the nick or take ann offline.
     await bob.request({ type: 'ping' });

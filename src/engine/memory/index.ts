@@ -1,9 +1,10 @@
 import { hostname } from 'node:os';
 import { ChorusError } from '../../protocol/errors.js';
 import { messageJson } from '../../protocol/encode.js';
-import type { Address, Nick, NickKey, RoomKey } from '../../protocol/names.js';
+import { userAddress, type Address, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
-import { sessionMoved } from '../takeover.js';
+import { notHolder, shuttingDown } from '../refusals.js';
+import { takeoverNotice } from '../takeover.js';
 import type {
   Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
 } from '../types.js';
@@ -11,7 +12,7 @@ import type {
 /** The embedded engine: one process, no store to lose, every operation immediate. */
 export function createMemoryEngine(opts: { historyLimit: number }): Engine {
   const bus = new MemoryBus();
-  const presence = new MemoryPresence();
+  const presence = new MemoryPresence(bus);
   const history = new MemoryHistory(opts.historyLimit, bus, presence);
   return {
     kind: 'memory',
@@ -23,7 +24,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     onStatus: () => {},
     onOperation: () => {},
     start: async () => {},
-    stop: async () => presence.clearTimers(),
+    stop: async () => presence.close(),
   };
 }
 
@@ -60,6 +61,7 @@ interface Holder {
   nick: Nick;
   /** Rooms kept while the user is away, so a resume gets them back. */
   rooms: Set<RoomKey>;
+  /** Set while the user is away (detached): the nick is kept for a resume until it fires. */
   expiry?: NodeJS.Timeout;
 }
 
@@ -67,9 +69,14 @@ class MemoryPresence implements Presence {
   private readonly holders = new Map<NickKey, Holder>();
   private readonly onlineNow = new Map<NickKey, Nick>();
   private readonly roomMembers = new Map<RoomKey, Map<NickKey, Nick>>();
+  private closed = false;
+
+  constructor(private readonly bus: MemoryBus) {}
 
   async claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+    if (this.closed) throw shuttingDown();
     const held = this.holders.get(claim.key);
+    const previous = held?.conn;
     if (mode === 'new') {
       if (held) return false;
       this.holders.set(claim.key, { session: claim.session, conn: claim.conn, nick: claim.nick, rooms: new Set() });
@@ -81,6 +88,10 @@ class MemoryPresence implements Presence {
       for (const room of held.rooms) this.membersOf(room).set(claim.key, held.nick);
     }
     this.onlineNow.set(claim.key, claim.nick);
+    // Last: the bus hands it over at once, and whoever acts on it sees the claim complete.
+    if (previous !== undefined && previous !== claim.conn) {
+      this.bus.deliver(userAddress(claim.key), takeoverNotice(previous, Date.now()));
+    }
     return true;
   }
 
@@ -111,16 +122,17 @@ class MemoryPresence implements Presence {
   }
 
   async join(room: RoomKey, claim: Claim): Promise<Nick[]> {
-    const held = this.owned(claim);
-    if (!held) throw sessionMoved();
+    if (this.closed) throw shuttingDown();
+    const held = this.attached(claim);
+    if (!held) throw notHolder();
     held.rooms.add(room);
     this.membersOf(room).set(claim.key, claim.nick);
     return this.members(room);
   }
 
   async leave(room: RoomKey, claim: Claim): Promise<boolean> {
-    const held = this.owned(claim);
-    if (!held) throw sessionMoved();
+    const held = this.attached(claim);
+    if (!held) throw notHolder();
     held.rooms.delete(room);
     const members = this.roomMembers.get(room);
     const was = members?.delete(claim.key) ?? false;
@@ -145,13 +157,21 @@ class MemoryPresence implements Presence {
     return this.owned(claim) !== undefined && (this.roomMembers.get(room)?.has(claim.key) ?? false);
   }
 
-  clearTimers(): void {
+  /** Refuses claims and joins from now on: the process ends with this engine, and every hold with it. */
+  close(): void {
+    this.closed = true;
     for (const held of this.holders.values()) clearTimeout(held.expiry);
   }
 
   private owned(claim: Claim): Holder | undefined {
     const held = this.holders.get(claim.key);
     return held?.session === claim.session && held.conn === claim.conn ? held : undefined;
+  }
+
+  /** Held by this connection and not away: a detached connection keeps the nick only for a resume elsewhere. */
+  private attached(claim: Claim): Holder | undefined {
+    const held = this.owned(claim);
+    return held?.expiry === undefined ? held : undefined;
   }
 
   private membersOf(room: RoomKey): Map<NickKey, Nick> {

@@ -27,10 +27,11 @@ export class Backfill {
   /** channel → id of the last message handed over, or the stream's end when it was subscribed. */
   private readonly cursors = new Map<string, string>();
   /**
-   * channel → live envelopes held while its backfill runs: for one resubscribe and one
-   * stream read at most, each bounded in time by the command timeout.
+   * channel → live envelopes held from the moment a backfill of it is asked for until every
+   * run asked for is over: runs wait their turn, each a resubscribe and one stream read at
+   * most, bounded in time by the command timeout.
    */
-  private readonly holding = new Map<string, Envelope[]>();
+  private readonly holding = new Map<string, Hold>();
   /**
    * channel → the last id a backfill handed over. The live copy of a backfilled message can
    * still arrive after the backfill (the read and the subscription are two connections); it
@@ -68,27 +69,38 @@ export class Backfill {
 
   /** Whether a live envelope is to be handed over now: not while held, nor when a backfill already did. */
   admit(channel: string, env: Envelope): boolean {
-    const held = this.holding.get(channel);
-    if (held) {
-      held.push(env);
+    const hold = this.holding.get(channel);
+    if (hold) {
+      hold.envelopes.push(env);
       return false;
     }
     return this.fresh(channel, env);
   }
 
   /**
-   * Resubscribes the channels (`subscribe`) with their live traffic held, then, channel by
-   * channel, hands over what its stream got after its cursor, then what was held. A channel
-   * whose stream could not be read gets its held traffic anyway (what it missed stays lost)
-   * and the first error is thrown. `which` names the channels when the run starts: one
-   * queued behind another must not bring back a channel unsubscribed meanwhile.
+   * Resubscribes the channels (`subscribe`), then, channel by channel, hands over what its
+   * stream got after its cursor, then the live traffic held meanwhile. A channel whose stream
+   * could not be read gets its held traffic anyway (what it missed stays lost) and the first
+   * error is thrown. `which` names the channels; a run that waits behind another leaves out
+   * those unsubscribed meanwhile.
    */
   run(
     which: () => ReadonlyMap<string, Address>,
     subscribe: (channels: ReadonlyMap<string, Address>) => Promise<unknown>,
     hand: (channel: string, env: Envelope) => void,
   ): Promise<void> {
-    const done = this.queue.then(() => this.catchUp(which(), subscribe, hand));
+    const asked = which();
+    // Held from now, not from this run's turn: live envelopes handed over while it waits
+    // would move the cursor past what it is to read back.
+    const holds = this.enabled ? [...asked.keys()].map((channel) => [channel, this.hold(channel)] as const) : [];
+    const done = this.queue
+      .then(() => {
+        const still = which();
+        return this.catchUp(new Map([...asked].filter(([channel]) => still.has(channel))), subscribe, hand);
+      })
+      .finally(() => {
+        for (const [channel, hold] of holds) this.unhold(channel, hold, hand);
+      });
     this.queue = done.catch(() => {});
     return done;
   }
@@ -99,40 +111,35 @@ export class Backfill {
     hand: (channel: string, env: Envelope) => void,
   ): Promise<void> {
     if (channels.size === 0) return;
-    if (!this.enabled) {
-      await subscribe(channels);
-      return;
-    }
-    for (const channel of channels.keys()) this.holding.set(channel, []);
-    try {
-      await subscribe(channels);
-    } catch (err) {
-      for (const channel of channels.keys()) this.release(channel, hand);
-      throw err;
-    }
+    await subscribe(channels);
+    if (!this.enabled) return;
     const done = await Promise.allSettled(
       [...channels].map(async ([channel, address]) => {
-        try {
-          const missed = await this.missed(channel, address);
-          if (!this.holding.has(channel)) return; // unsubscribed meanwhile
-          for (const env of missed) {
-            this.cursors.set(channel, env.id);
-            hand(channel, env);
-          }
-          if (missed.length > 0) this.floors.set(channel, missed[missed.length - 1]!.id);
-        } finally {
-          this.release(channel, hand);
+        const missed = await this.missed(channel, address);
+        if (!this.cursors.has(channel)) return; // unsubscribed meanwhile
+        for (const env of missed) {
+          this.cursors.set(channel, env.id);
+          hand(channel, env);
         }
+        if (missed.length > 0) this.floors.set(channel, missed[missed.length - 1]!.id);
       }),
     );
     const failed = done.find((d): d is PromiseRejectedResult => d.status === 'rejected');
     if (failed) throw failed.reason;
   }
 
-  private release(channel: string, hand: (channel: string, env: Envelope) => void): void {
-    const held = this.holding.get(channel) ?? [];
+  private hold(channel: string): Hold {
+    let hold = this.holding.get(channel);
+    if (!hold) this.holding.set(channel, (hold = { runs: 0, envelopes: [] }));
+    hold.runs++;
+    return hold;
+  }
+
+  /** The last run of a channel over hands over what it held; one forgotten meanwhile has none. */
+  private unhold(channel: string, hold: Hold, hand: (channel: string, env: Envelope) => void): void {
+    if (this.holding.get(channel) !== hold || --hold.runs > 0) return;
     this.holding.delete(channel);
-    for (const env of held) if (this.fresh(channel, env)) hand(channel, env);
+    for (const env of hold.envelopes) if (this.fresh(channel, env)) hand(channel, env);
   }
 
   /** Records a message as handed over; false for a copy of one a backfill handed over. */
@@ -157,6 +164,12 @@ export class Backfill {
     }
     return missed;
   }
+}
+
+/** Live envelopes of one channel held while `runs` backfills of it are pending or running. */
+interface Hold {
+  runs: number;
+  readonly envelopes: Envelope[];
 }
 
 /** The envelope the post script published, rebuilt from its stream entry (fields t, f, s). */

@@ -3,11 +3,9 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 export type Client = Redis | Cluster;
 
 /** The two connections of one gateway: commands, and the subscriber (which can do nothing else). */
-export interface Connections {
-  readonly kind: 'standalone' | 'cluster';
-  readonly cmd: Client;
-  readonly sub: Client;
-}
+export type Connections =
+  | { readonly kind: 'standalone'; readonly cmd: Redis; readonly sub: Redis }
+  | { readonly kind: 'cluster'; readonly cmd: Cluster; readonly sub: Cluster };
 
 export interface ConnectOptions {
   url?: string;

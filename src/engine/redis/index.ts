@@ -77,7 +77,9 @@ class RedisEngine implements Engine {
     const { cmd } = this.conns;
     const ops = this.ops;
     this.bus = new RedisBus(this.conns, keys, ops, opts.historyLimit > 0, this.log);
-    this.presence = new RedisPresence(cmd, keys, this.gateway, graceMs, ops, this.log);
+    this.presence = new RedisPresence({
+      cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
+    });
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
@@ -124,11 +126,23 @@ class RedisEngine implements Engine {
     return this.stopped;
   }
 
+  /**
+   * Claims are refused first; those in flight then land (each either holds its nick, listed in
+   * this gateway's users set, or failed) before anything is let go, so that the lease and the
+   * users set go only when nothing here needs them: with users still held or owed, the lease
+   * alone goes, and another gateway's reaper detaches them.
+   */
   private async shutDown(): Promise<void> {
-    const wasUp = this.isUp;
     this.state = 'stopping';
+    this.presence.close();
     this.lease.stop();
-    if (wasUp) {
+    await this.presence.settled();
+    if (this.isUp) {
+      try {
+        await this.presence.finishOwed();
+      } catch (err) {
+        this.log.warn({ err }, 'could not let some users go: another gateway reaps them');
+      }
       try {
         await this.lease.retire(this.presence.holdsUsers);
       } catch (err) {

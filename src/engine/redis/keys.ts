@@ -13,10 +13,13 @@ import { conversationOf } from '../ids.js';
  *   <prefix>{u:<nickkey>}:log       stream   messages to @nickkey (what a resume replays): fields
  *                                            t tail, f sender's nick key, s ts (see backfill.ts)
  *   <prefix>{u:<nickkey>}:bus       channel  @nickkey (sharded on a cluster)
+ *   <prefix>{u:<nickkey>}:probe     channel  never subscribed: on a cluster, SUNSUBSCRIBE of it
+ *                                            is answered on the connection that carries :bus,
+ *                                            after whatever was sent there before (bus.ts)
  *   <prefix>{u:<nickkey>}:ref:<d>   string   "<id> <ts>" of the post that carried dedupe ref <d>
  *   <prefix>{r:<roomkey>}:members   set      "<nick> <conn>" of each connection in the room (the post guard)
- *   <prefix>{r:<roomkey>}:log|:bus|:ref:<d>   as for users
- *   <prefix>{pub}:log|:bus|:ref:<d>           the public target `*` (its channel is plain pub/sub)
+ *   <prefix>{r:<roomkey>}:log|:bus|:probe|:ref:<d>   as for users
+ *   <prefix>{pub}:log|:bus|:probe|:ref:<d>           the public target `*`
  *   <prefix>{c:<a>|<b>}:log         stream   the private conversation of a and b, both directions
  *   <prefix>{online}                set      "<nick> <conn>" of each connection online now
  *   <prefix>{gateways}              set      ids of gateways that may hold users
@@ -40,6 +43,8 @@ export interface Keys {
   /** Lives in the target's slot, so the post script checks and sets it atomically. */
   ref(address: Address, dedupe: string): string;
   channel(address: Address): string;
+  /** A channel in the slot of `address`'s channel that nobody subscribes to. */
+  probe(address: Address): string;
   readonly online: string;
   readonly gateways: string;
   lease(gateway: string): string;
@@ -65,6 +70,7 @@ export function makeKeys(prefix: string): Keys {
     conversation: (a, b) => `${prefix}{c:${conversationOf(a, b)}}:log`,
     ref: (address, dedupe) => `${tagOf(address)}:ref:${dedupe}`,
     channel: (address) => `${tagOf(address)}:bus`,
+    probe: (address) => `${tagOf(address)}:probe`,
     online: `${prefix}{online}`,
     gateways: `${prefix}{gateways}`,
     lease: (id) => `${gateway(id)}:lease`,

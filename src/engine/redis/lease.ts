@@ -5,9 +5,9 @@ import type { RedisBus } from './bus.js';
 import type { Client } from './connection.js';
 import { holderOf, parseGatewayUser, type Keys } from './keys.js';
 import { heartbeatScript, reapDoneScript, reapLockScript } from './lease-scripts.js';
-import type { Operations } from './operations.js';
+import { inBatches, type Operations } from './operations.js';
 import { detachScript } from './presence-scripts.js';
-import { inBatches, type RedisPresence } from './presence.js';
+import type { RedisPresence } from './presence.js';
 
 export interface LeaseOptions {
   readonly cmd: Client;

@@ -6,7 +6,7 @@ export type Timed = <T>(op: string, work: () => Promise<T>) => Promise<T>;
 export class Operations {
   private readonly handlers: Array<(op: string, seconds: number) => void> = [];
 
-  constructor(private readonly isUp: () => boolean) {}
+  constructor(readonly isUp: () => boolean) {}
 
   onOperation(handler: (op: string, seconds: number) => void): void {
     this.handlers.push(handler);
@@ -34,4 +34,13 @@ export class Operations {
     }
     return this.time(op, work);
   };
+}
+
+/** Scripts per batch when many users are written at once (recovery, reaping, owed work). */
+const batchSize = 256;
+
+export async function inBatches<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += batchSize) {
+    await Promise.all(items.slice(i, i + batchSize).map(work));
+  }
 }

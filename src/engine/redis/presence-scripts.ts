@@ -10,12 +10,16 @@ import { Script } from './script.js';
 export const claimScript = new Script('claim', String.raw`
 -- claim: takes a free nick for a session ('new'), or takes back the nick reserved for that
 -- session ('resume', on any gateway, even while another connection still holds it: that one
--- loses it), atomically: of concurrent claims exactly one wins.
+-- loses it, and is told so), atomically: of concurrent claims exactly one wins.
 -- KEYS[1] the nick key
 -- KEYS[2] the user's rooms set
+-- KEYS[3] the user's channel
 -- ARGV[1] 'new' or 'resume'
 -- ARGV[2] session
 -- ARGV[3] the holder to write: "<session> <conn> <gateway>"
+-- ARGV[4] ts of a takeover notice, ms since epoch
+-- ARGV[5] 'PUBLISH' or 'SPUBLISH'
+-- ARGV[6] the takeover notice's frame, ending in '\n'
 -- Returns 0 when refused; else {the connection that held it before ('' for 'new'), the rooms
 -- the user is in (none for 'new')}.
 local held = redis.call('GET', KEYS[1])
@@ -30,6 +34,11 @@ else
   if session ~= ARGV[2] then return 0 end
   previous = conn
   redis.call('PERSIST', KEYS[2])
+  if held ~= ARGV[3] then
+    -- The takeover notice for the connection that loses the nick, laid out as envelope.ts
+    -- encodes it: "<id> <ts> <from> <conn>" with id and from empty, then the frame.
+    redis.call(ARGV[5], KEYS[3], ' ' .. ARGV[4] .. '  ' .. previous .. '\n' .. ARGV[6])
+  end
 end
 redis.call('SET', KEYS[1], ARGV[3])
 return {previous, redis.call('SMEMBERS', KEYS[2])}

@@ -1,11 +1,25 @@
 import type { Logger } from 'pino';
-import type { Nick, NickKey, RoomKey } from '../../protocol/names.js';
-import { sessionMoved } from '../takeover.js';
+import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
+import { notHolder, shuttingDown } from '../refusals.js';
+import { takeoverLine } from '../takeover.js';
 import type { Claim, Presence } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
-import type { Operations } from './operations.js';
+import { inBatches, type Operations } from './operations.js';
+import { OwedWork, type Owed } from './owed.js';
 import { claimScript, detachScript, releaseScript, reclaimScript, userRoomScript } from './presence-scripts.js';
+
+export interface PresenceOptions {
+  readonly cmd: Client;
+  readonly keys: Keys;
+  readonly gateway: string;
+  /** How long a claim whose bookkeeping failed keeps a resumed nick reserved. */
+  readonly graceMs: number;
+  readonly ops: Operations;
+  readonly log: Logger;
+  /** What the claim script publishes a takeover notice with (the bus's publish command). */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+}
 
 /** A claim this gateway holds for a connected session, and the rooms it is in. */
 interface Live {
@@ -13,20 +27,8 @@ interface Live {
   readonly rooms: Set<RoomKey>;
 }
 
-/** A release or detach that Redis did not finish (it was down): done again on recovery. */
-interface Unfinished {
-  readonly claim: Claim;
-  /** When the reservation ends for a detach; undefined for a release. */
-  readonly until: number | undefined;
-  /** The rooms the connection had entries in. */
-  readonly rooms: Iterable<RoomKey>;
-}
-
 /** What release and detach scripts answer: whether this connection held the nick, and the user's rooms. */
 type Outcome = [held: number, rooms: RoomKey[]];
-
-/** Scripts per batch when many users are written at once (recovery, reaping). */
-export const batchSize = 256;
 
 /**
  * Cluster-wide presence. The nick key (one slot per user) is the truth about who holds a nick,
@@ -37,97 +39,77 @@ export const batchSize = 256;
  */
 export class RedisPresence implements Presence {
   private readonly live = new Map<NickKey, Live>();
-  /** By connection id. */
-  private readonly unfinished = new Map<string, Unfinished>();
+  private readonly owed: OwedWork;
+  /** Claims, releases and detaches not answered yet. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private closed = false;
 
-  constructor(
-    private readonly cmd: Client,
-    private readonly keys: Keys,
-    private readonly gateway: string,
-    private readonly graceMs: number,
-    private readonly ops: Operations,
-    private readonly log: Logger,
-  ) {}
+  constructor(private readonly o: PresenceOptions) {
+    this.owed = new OwedWork((owed) => this.finish(owed), o.ops, o.log);
+  }
 
   /** Whether anything here still needs this gateway's lease (or a reaper) to be cleaned up. */
   get holdsUsers(): boolean {
-    return this.live.size > 0 || this.unfinished.size > 0;
+    return this.live.size > 0 || this.owed.size > 0 || this.inFlight.size > 0;
   }
 
   claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
-    return this.ops.guarded('claim', async () => {
-      const won = await claimScript.run(this.cmd, this.userKeys(claim), [mode, claim.session, this.holder(claim)]);
-      if (!Array.isArray(won)) return false;
-      const [previous, rooms] = won as [string, RoomKey[]];
-      const live: Live = { claim, rooms: new Set(rooms) };
-      this.live.set(claim.key, live);
-      try {
-        await Promise.all([
-          this.goOnline(live),
-          // The connection the session left may still be open, or its gateway dead: either
-          // way its entries go now rather than whenever (if ever) it detaches.
-          previous === '' || previous === claim.conn ? undefined : this.dropEntries(claim.nick, previous, rooms),
-        ]);
-      } catch (err) {
-        // The nick is taken but the session will be told `unavailable`: give it up again
-        // once Redis answers (a resume keeps its reservation, so the client can try again).
-        this.live.delete(claim.key);
-        this.remember({ claim, until: mode === 'new' ? undefined : Date.now() + this.graceMs, rooms });
-        throw err;
-      }
-      return true;
-    });
+    if (this.closed) return Promise.reject(shuttingDown());
+    return this.track(this.o.ops.guarded('claim', () => this.take(claim, mode)));
   }
 
   release(claim: Claim): Promise<boolean> {
-    return this.finishOrRemember('release', claim, undefined);
+    return this.letGo('release', claim, undefined);
   }
 
   detach(claim: Claim, graceMs: number): Promise<boolean> {
-    return this.finishOrRemember('detach', claim, Date.now() + graceMs);
+    return this.letGo('detach', claim, Date.now() + graceMs);
   }
 
   online(): Promise<Nick[]> {
-    return this.ops.guarded('online', async () => nicksOf(await this.cmd.smembers(this.keys.online)));
+    return this.o.ops.guarded('online', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.online)));
   }
 
   /** Counts connections: for the moment a resume replaces one, a user counts twice. */
   count(): Promise<number> {
-    return this.ops.guarded('count', () => this.cmd.scard(this.keys.online));
+    return this.o.ops.guarded('count', () => this.o.cmd.scard(this.o.keys.online));
   }
 
   join(room: RoomKey, claim: Claim): Promise<Nick[]> {
-    return this.ops.guarded('join', async () => {
+    if (this.closed) return Promise.reject(shuttingDown());
+    return this.o.ops.guarded('join', async () => {
+      const live = this.attached(claim);
       // Noted first: should the join fail half-way, the connection's cleanup still covers the room.
-      this.liveOf(claim)?.rooms.add(room);
-      const recorded = await userRoomScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), 'SADD', room]);
-      if (recorded === -1) throw sessionMoved();
-      const members = this.keys.members(room);
+      live.rooms.add(room);
+      const recorded = await userRoomScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), 'SADD', room]);
+      if (recorded === -1) throw notHolder();
+      const members = this.o.keys.members(room);
       // One connection per node keeps SADD before SMEMBERS: the answer includes the user.
       const [, now] = await Promise.all([
-        this.cmd.sadd(members, presenceEntry(claim.nick, claim.conn)),
-        this.cmd.smembers(members),
+        this.o.cmd.sadd(members, presenceEntry(claim.nick, claim.conn)),
+        this.o.cmd.smembers(members),
       ]);
       return nicksOf(now);
     });
   }
 
   leave(room: RoomKey, claim: Claim): Promise<boolean> {
-    return this.ops.guarded('leave', async () => {
-      const recorded = await userRoomScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), 'SREM', room]);
-      if (recorded === -1) throw sessionMoved();
-      const removed = await this.cmd.srem(this.keys.members(room), presenceEntry(claim.nick, claim.conn));
-      this.liveOf(claim)?.rooms.delete(room);
+    return this.o.ops.guarded('leave', async () => {
+      const live = this.attached(claim);
+      const recorded = await userRoomScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), 'SREM', room]);
+      if (recorded === -1) throw notHolder();
+      const removed = await this.o.cmd.srem(this.o.keys.members(room), presenceEntry(claim.nick, claim.conn));
+      live.rooms.delete(room);
       return removed === 1;
     });
   }
 
   members(room: RoomKey): Promise<Nick[]> {
-    return this.ops.guarded('members', async () => nicksOf(await this.cmd.smembers(this.keys.members(room))));
+    return this.o.ops.guarded('members', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.members(room))));
   }
 
   rooms(key: NickKey): Promise<RoomKey[]> {
-    return this.ops.guarded('rooms', async () => (await this.cmd.smembers(this.keys.userRooms(key))) as RoomKey[]);
+    return this.o.ops.guarded('rooms', async () => (await this.o.cmd.smembers(this.o.keys.userRooms(key))) as RoomKey[]);
   }
 
   /**
@@ -137,33 +119,92 @@ export class RedisPresence implements Presence {
   async dropEntries(nick: string, conn: string, rooms: Iterable<RoomKey>): Promise<void> {
     const entry = presenceEntry(nick, conn);
     await Promise.all([
-      this.cmd.srem(this.keys.online, entry),
-      ...[...rooms].map((room) => this.cmd.srem(this.keys.members(room), entry)),
+      this.o.cmd.srem(this.o.keys.online, entry),
+      ...[...rooms].map((room) => this.o.cmd.srem(this.o.keys.members(room), entry)),
     ]);
   }
 
   /**
    * After Redis came back (maybe empty) or this gateway's lease ran out: writes every live
    * claim back (nick key, rooms set, online set, member sets, this gateway's users set), then
-   * finishes the releases and detaches that failed while Redis was away.
+   * finishes the releases and detaches still owed.
    */
   recover(reclaimed?: (claim: Claim) => Promise<void>): Promise<void> {
-    return this.ops.time('recover', async () => {
+    return this.o.ops.time('recover', async () => {
       await inBatches([...this.live.values()], async (live) => {
         if ((await this.reclaim(live)) && reclaimed) await reclaimed(live.claim);
       });
-      await inBatches([...this.unfinished.values()], async (owed) => {
-        const until = owed.until === undefined ? undefined : Math.max(owed.until, Date.now() + 1);
-        await this.finish(owed.claim, until, owed.rooms);
-        if (this.unfinished.get(owed.claim.conn) === owed) this.unfinished.delete(owed.claim.conn);
-      });
+      await this.owed.settleAll();
     });
+  }
+
+  /** Tries every owed release and detach once; throws the first failure (the rest stay owed). */
+  finishOwed(): Promise<void> {
+    return this.owed.settleAll();
+  }
+
+  /** The engine is stopping: no claim or join is taken from now on, and owed work is not retried. */
+  close(): void {
+    this.closed = true;
+    this.owed.close();
+  }
+
+  /** Resolves once no claim, release or detach is in flight: then holdsUsers is the whole truth. */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  private async take(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+    // What this very connection still owes from an earlier attempt names the same holder:
+    // run later, it would undo this claim. It goes first.
+    const earlier = this.owed.of(claim.conn);
+    if (earlier) await this.owed.settle(earlier);
+    const users = this.o.keys.gatewayUsers(this.o.gateway);
+    const member = gatewayUser(claim);
+    // Listed before the nick is taken: should this gateway die from here on, a reaper finds
+    // the user (an entry for a nick held by someone else is harmless: reapers check the holder).
+    await this.o.cmd.sadd(users, member);
+    const giveUp: Owed = { claim, until: mode === 'new' ? undefined : Date.now() + this.o.graceMs, rooms: [] };
+    let won: unknown;
+    try {
+      won = await claimScript.run(
+        this.o.cmd,
+        [...this.userKeys(claim), this.o.keys.channel(userAddress(claim.key))],
+        [mode, claim.session, this.holder(claim), Date.now(), this.o.publishCommand, takeoverLine.toString()],
+      );
+    } catch (err) {
+      // No answer, yet the script may have run: give the nick up again, as after a drop.
+      this.owe(giveUp);
+      throw err;
+    }
+    if (!Array.isArray(won)) {
+      await this.o.cmd.srem(users, member);
+      return false;
+    }
+    const [previous, rooms] = won as [string, RoomKey[]];
+    const live: Live = { claim, rooms: new Set(rooms) };
+    this.live.set(claim.key, live);
+    try {
+      await Promise.all([
+        this.goOnline(live),
+        // The connection the session left may still be open, or its gateway dead: either
+        // way its entries go now rather than whenever (if ever) it detaches.
+        previous === '' || previous === claim.conn ? undefined : this.dropEntries(claim.nick, previous, rooms),
+      ]);
+    } catch (err) {
+      // The nick is taken but the session will be told `unavailable`: give it up again (a
+      // resume keeps its reservation, so the client can try again).
+      if (this.live.get(claim.key) === live) this.live.delete(claim.key);
+      this.owe({ ...giveUp, rooms });
+      throw err;
+    }
+    return true;
   }
 
   /** True when the claim is this gateway's again. */
   private async reclaim(live: Live): Promise<boolean> {
     const { claim } = live;
-    const ours = await reclaimScript.run(this.cmd, this.userKeys(claim), [this.holder(claim), ...live.rooms]);
+    const ours = await reclaimScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), ...live.rooms]);
     if (ours === 1) {
       await this.goOnline(live);
       return true;
@@ -171,7 +212,7 @@ export class RedisPresence implements Presence {
     // The session resumed on another connection, or this gateway was cut off longer than
     // the grace period and someone else took the nick.
     if (this.live.get(claim.key) === live) this.live.delete(claim.key);
-    this.log.warn({ nick: claim.nick }, 'not writing back a claim: another connection holds the nick now');
+    this.o.log.warn({ nick: claim.nick }, 'not writing back a claim: another connection holds the nick now');
     return false;
   }
 
@@ -179,52 +220,62 @@ export class RedisPresence implements Presence {
     const { claim } = live;
     const entry = presenceEntry(claim.nick, claim.conn);
     await Promise.all([
-      this.cmd.sadd(this.keys.online, entry),
-      this.cmd.sadd(this.keys.gatewayUsers(this.gateway), gatewayUser(claim)),
-      ...[...live.rooms].map((room) => this.cmd.sadd(this.keys.members(room), entry)),
+      this.o.cmd.sadd(this.o.keys.online, entry),
+      this.o.cmd.sadd(this.o.keys.gatewayUsers(this.o.gateway), gatewayUser(claim)),
+      ...[...live.rooms].map((room) => this.o.cmd.sadd(this.o.keys.members(room), entry)),
     ]);
   }
 
   /**
-   * Release (until undefined) or detach until a deadline. The connection's own entries go
-   * whether or not it still held the nick: they are its own, and nobody else removes them.
+   * The session is done with the connection: whatever happens to this attempt, the release or
+   * detach is owed from now until Redis confirms it.
    */
-  private async finish(claim: Claim, until: number | undefined, rooms: Iterable<RoomKey>): Promise<boolean> {
+  private letGo(op: string, claim: Claim, until: number | undefined): Promise<boolean> {
+    const live = this.liveOf(claim);
+    if (live) this.live.delete(claim.key);
+    const owed: Owed = { claim, until, rooms: live?.rooms ?? [] };
+    this.owed.record(owed);
+    const attempt = this.o.ops.guarded(op, () => this.owed.settle(owed));
+    attempt.catch(() => this.owed.retrySoon());
+    return this.track(attempt);
+  }
+
+  private owe(owed: Owed): void {
+    this.owed.record(owed);
+    this.owed.retrySoon();
+  }
+
+  /**
+   * Release (until undefined) or detach until a deadline (at once if it passed). The
+   * connection's own entries go whether or not it still held the nick: they are its own, and
+   * nobody else removes them.
+   */
+  private async finish({ claim, until, rooms }: Owed): Promise<boolean> {
     const keys = this.userKeys(claim);
     const [held, current] = (
       until === undefined
-        ? await releaseScript.run(this.cmd, keys, [this.holder(claim)])
-        : await detachScript.run(this.cmd, keys, [this.holder(claim), Math.max(1, until - Date.now())])
+        ? await releaseScript.run(this.o.cmd, keys, [this.holder(claim)])
+        : await detachScript.run(this.o.cmd, keys, [this.holder(claim), Math.max(1, until - Date.now())])
     ) as Outcome;
-    await Promise.all([
-      this.dropEntries(claim.nick, claim.conn, new Set([...current, ...rooms])),
-      this.cmd.srem(this.keys.gatewayUsers(this.gateway), gatewayUser(claim)),
-    ]);
+    await this.dropEntries(claim.nick, claim.conn, new Set([...current, ...rooms]));
+    // Unlisted last: until its entries are gone, a reaper must still find the user.
+    await this.o.cmd.srem(this.o.keys.gatewayUsers(this.o.gateway), gatewayUser(claim));
     return held === 1;
   }
 
-  /**
-   * A release or detach that fails (Redis down now, or mid-way) is still owed: the session is
-   * gone, and without it the nick would stay held with nobody to let it go. Recovery does it.
-   */
-  private async finishOrRemember(op: string, claim: Claim, until: number | undefined): Promise<boolean> {
-    const live = this.liveOf(claim);
-    if (live) this.live.delete(claim.key);
-    const rooms = live?.rooms ?? [];
-    try {
-      return await this.ops.guarded(op, () => this.finish(claim, until, rooms));
-    } catch (err) {
-      this.remember({ claim, until, rooms });
-      throw err;
-    }
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    const done = () => this.inFlight.delete(work);
+    work.then(done, done);
+    return work;
   }
 
   private holder(claim: Claim): string {
-    return holderOf(claim.session, claim.conn, this.gateway);
+    return holderOf(claim.session, claim.conn, this.o.gateway);
   }
 
   private userKeys(claim: Claim): string[] {
-    return [this.keys.nick(claim.key), this.keys.userRooms(claim.key)];
+    return [this.o.keys.nick(claim.key), this.o.keys.userRooms(claim.key)];
   }
 
   /** The live claim of this very connection (not of another one of the same session). */
@@ -233,13 +284,13 @@ export class RedisPresence implements Presence {
     return live?.claim.session === claim.session && live.claim.conn === claim.conn ? live : undefined;
   }
 
-  private remember(owed: Unfinished): void {
-    this.unfinished.set(owed.claim.conn, owed);
-  }
-}
-
-export async function inBatches<T>(items: T[], work: (item: T) => Promise<void>): Promise<void> {
-  for (let i = 0; i < items.length; i += batchSize) {
-    await Promise.all(items.slice(i, i + batchSize).map(work));
+  /**
+   * Joins and leaves need a connection that holds the nick now: not one its session left, nor
+   * one that detached or released it (the nick key names it while the nick is reserved).
+   */
+  private attached(claim: Claim): Live {
+    const live = this.liveOf(claim);
+    if (!live) throw notHolder();
+    return live;
   }
 }

@@ -1,0 +1,30 @@
+// Helpers of the Redis engine tests that run several gateways against one store.
+import type { Engine, Envelope } from '../../src/engine/types.js';
+import { messageTail } from '../../src/protocol/encode.js';
+import type { Address } from '../../src/protocol/names.js';
+import type { claimOf } from './contract.js';
+
+export function draft(from: ReturnType<typeof claimOf>, to: Address, text: string, extra: { dedupe?: string } = {}) {
+  const ts = Date.now();
+  return { from, to, ts, tail: messageTail(from.nick, to, text, ts), ...extra };
+}
+
+/** Retries an assertion until it passes or the deadline is over (then its last failure is thrown). */
+export async function eventually<T>(check: () => Promise<T>, deadlineMs = 5_000): Promise<T> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+}
+
+/** Every envelope an engine's bus hands over. */
+export function tap(engine: Engine): Array<{ address: Address; env: Envelope }> {
+  const seen: Array<{ address: Address; env: Envelope }> = [];
+  engine.bus.onEnvelope((address, env) => seen.push({ address, env }));
+  return seen;
+}
