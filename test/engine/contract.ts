@@ -5,6 +5,7 @@ import { messageTail } from '../../src/protocol/encode.js';
 import { nickKey, parseNick, roomAddress, roomKey, parseRoom, type Address } from '../../src/protocol/names.js';
 import type { Claim, Engine, Envelope } from '../../src/engine/types.js';
 import { ChorusError } from '../../src/protocol/errors.js';
+import { waitUntil } from '../support/wait.js';
 
 export interface EngineFactory {
   /** A fresh engine; engines made by one factory call within a test share one store (one cluster). */
@@ -32,22 +33,11 @@ function draft(from: Claim, to: Address, text: string, extra: { dedupe?: string 
 /** Collects every envelope the engine hands to its bus handler. */
 function tap(engine: Engine): { seen: Array<{ address: Address; env: Envelope }>; until(n: number): Promise<void> } {
   const seen: Array<{ address: Address; env: Envelope }> = [];
-  const waiters: Array<() => void> = [];
-  engine.bus.onEnvelope((address, env) => {
-    seen.push({ address, env });
-    waiters.splice(0).forEach((w) => w());
-  });
+  engine.bus.onEnvelope((address, env) => seen.push({ address, env }));
   return {
     seen,
     async until(n) {
-      const deadline = Date.now() + 5_000;
-      while (seen.length < n) {
-        if (Date.now() > deadline) throw new Error(`saw ${seen.length} envelopes, wanted ${n}`);
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100).unref();
-        });
-      }
+      await waitUntil(() => seen.length >= n, `${n} envelopes (saw ${seen.length})`, 5_000, 5);
     },
   };
 }
@@ -186,11 +176,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const ann = claimOf('ann');
       await e.presence.claim(ann, 'new');
       await e.presence.detach(ann, 50);
-      const deadline = Date.now() + 5_000;
-      while (!(await e.presence.claim(claimOf('ann'), 'new'))) {
-        expect(Date.now()).toBeLessThan(deadline);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      await waitUntil(() => e.presence.claim(claimOf('ann'), 'new'), 'the nick to be free after the grace period');
     });
 
     it('tracks room membership', async () => {

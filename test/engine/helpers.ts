@@ -2,6 +2,7 @@
 import type { Engine, Envelope } from '../../src/engine/types.js';
 import { messageTail } from '../../src/protocol/encode.js';
 import type { Address } from '../../src/protocol/names.js';
+import { waitUntil } from '../support/wait.js';
 import type { claimOf } from './contract.js';
 
 export function draft(from: ReturnType<typeof claimOf>, to: Address, text: string, extra: { dedupe?: string } = {}) {
@@ -11,14 +12,19 @@ export function draft(from: ReturnType<typeof claimOf>, to: Address, text: strin
 
 /** Retries an assertion until it passes or the deadline is over (then its last failure is thrown). */
 export async function eventually<T>(check: () => Promise<T>, deadlineMs = 5_000): Promise<T> {
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+  let last: unknown;
+  try {
+    const passed = await waitUntil(async () => {
+      try {
+        return { value: await check() };
+      } catch (err) {
+        last = err;
+        return undefined;
+      }
+    }, 'an assertion to pass', deadlineMs);
+    return passed.value;
+  } catch (timeout) {
+    throw last ?? timeout;
   }
 }
 

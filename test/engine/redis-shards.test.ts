@@ -54,6 +54,22 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
   }
 
   /** How many connections are subscribed to a shard channel, over all masters (those not serving it answer MOVED). */
+  /**
+   * Two gateways: b posts as `sender`, a subscribes to `*` and to the inboxes of enough users
+   * that every master owns some of them.
+   */
+  async function spreadOverShards() {
+    const { keys, made: [a, b] } = await gateways(2);
+    const seen = tap(a);
+    const sender = claimOf('sender');
+    await b.presence.claim(sender, 'new');
+    const users = Array.from({ length: 9 }, (_, i) => claimOf(`u${i}`));
+    for (const user of users) await a.presence.claim(user, 'new');
+    const targets: Address[] = ['*', ...users.map((u) => `@${u.key}` as Address)];
+    for (const to of targets) await a.bus.subscribe(to);
+    return { keys, a: a!, b: b!, seen, sender, targets };
+  }
+
   async function subscribers(channel: string): Promise<number> {
     const counts = await Promise.all(ports().map(async (port) => {
       const node = new Redis(port, '127.0.0.1');
@@ -78,20 +94,12 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
   });
 
   it('holds each channel once through three rounds of killed subscribers, and delivers every message once', async () => {
-    const { keys, made: [a, b] } = await gateways(2);
-    const seen = tap(a!);
-    const sender = claimOf('sender');
-    await b!.presence.claim(sender, 'new');
-    // Enough users that every master owns some of their inboxes; the public channel too.
-    const users = Array.from({ length: 9 }, (_, i) => claimOf(`u${i}`));
-    for (const user of users) await a!.presence.claim(user, 'new');
-    const targets: Address[] = ['*', ...users.map((u) => `@${u.key}` as Address)];
-    for (const to of targets) await a!.bus.subscribe(to);
+    const { keys, a, b, seen, sender, targets } = await spreadOverShards();
     const channels = targets.map((to) => keys.channel(to)).sort();
-    expect(heldByIoredis(a!)).toEqual(channels);
+    expect(heldByIoredis(a)).toEqual(channels);
     const sent = new Map(targets.map((to) => [to, [] as string[]]));
     const round = async (text: string) => {
-      for (const [to, ids] of sent) ids.push((await b!.history.post(draft(sender, to, text))).id);
+      for (const [to, ids] of sent) ids.push((await b.history.post(draft(sender, to, text))).id);
     };
     const got = (to: Address) => seen.filter((s) => s.address === to).map((s) => s.env.id);
 
@@ -103,21 +111,14 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
         await round(`after ${kill}`);
         for (const [to, ids] of sent) expect(got(to)).toContain(ids.at(-1));
       }, 15_000);
-      expect(heldByIoredis(a!)).toEqual(channels);
+      expect(heldByIoredis(a)).toEqual(channels);
     }
     for (const [to, ids] of sent) expect(got(to)).toEqual(ids);
     for (const channel of channels) expect(await subscribers(channel)).toBe(1);
   });
 
   it('reads back only the channels of the master whose subscriber connection ended', async () => {
-    const { keys, made: [a, b] } = await gateways(2);
-    const seen = tap(a!);
-    const sender = claimOf('sender');
-    await b!.presence.claim(sender, 'new');
-    const users = Array.from({ length: 9 }, (_, i) => claimOf(`u${i}`));
-    for (const user of users) await a!.presence.claim(user, 'new');
-    const targets: Address[] = ['*', ...users.map((u) => `@${u.key}` as Address)];
-    for (const to of targets) await a!.bus.subscribe(to);
+    const { keys, a, b, seen, sender, targets } = await spreadOverShards();
     // Which streams the engine reads back: its command connection's XRANGEs (internals, test only).
     const cmd = (a as unknown as { conns: { cmd: { xrange: (...args: unknown[]) => Promise<unknown> } } }).conns.cmd;
     const xrange = cmd.xrange.bind(cmd);
@@ -131,12 +132,12 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
     try {
       const there = (await node.call('PUBSUB', 'SHARDCHANNELS', `${keys.channel('*').split('{')[0]}*`)) as string[];
       expect(there.length).toBeGreaterThan(0);
-      const name = `ioredis-cluster(ssubscriber):chorus:${a!.gateway}:sub`;
+      const name = `ioredis-cluster(ssubscriber):chorus:${a.gateway}:sub`;
       const line = String(await node.client('LIST')).split('\n').find((l) => l.includes(` name=${name} `));
       await node.client('KILL', 'ID', line!.match(/^id=(\d+) /)![1]!);
       const sent = new Map<Address, string>();
       await eventually(async () => {
-        for (const to of targets) sent.set(to, (await b!.history.post(draft(sender, to, 'hi'))).id);
+        for (const to of targets) sent.set(to, (await b.history.post(draft(sender, to, 'hi'))).id);
         for (const [to, id] of sent) expect(seen.filter((s) => s.address === to).map((s) => s.env.id)).toContain(id);
       }, 15_000);
       const logOf = (channel: string) => channel.replace(/:bus$/, ':log');
@@ -148,20 +149,20 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
 
   it('lets go of a channel unsubscribed while the cluster was down once it is back', async () => {
     const { keys, made: [a] } = await gateways(1);
-    const seen = tap(a!);
-    await a!.bus.subscribe('@kept');
-    await a!.bus.subscribe('@gone');
+    const seen = tap(a);
+    await a.bus.subscribe('@kept');
+    await a.bus.subscribe('@gone');
     await cluster.kill();
-    await eventually(async () => expect(a!.up).toBe(false));
-    await expect(a!.bus.unsubscribe('@gone')).rejects.toMatchObject({ code: 'unavailable' });
+    await eventually(async () => expect(a.up).toBe(false));
+    await expect(a.bus.unsubscribe('@gone')).rejects.toMatchObject({ code: 'unavailable' });
     await cluster.start();
-    await eventually(async () => expect(a!.up).toBe(true), 20_000);
+    await eventually(async () => expect(a.up).toBe(true), 20_000);
     await eventually(async () => {
-      expect(heldByIoredis(a!)).toEqual([keys.channel('@kept')]);
+      expect(heldByIoredis(a)).toEqual([keys.channel('@kept')]);
       expect(await subscribers(keys.channel('@gone'))).toBe(0);
       expect(await subscribers(keys.channel('@kept'))).toBe(1);
     }, 10_000);
-    await a!.bus.publish('@kept', { id: '', ts: Date.now(), from: 'x', line: Buffer.from('{}\n') });
+    await a.bus.publish('@kept', { id: '', ts: Date.now(), from: 'x', line: Buffer.from('{}\n') });
     await eventually(async () => expect(seen.map((s) => s.address)).toEqual(['@kept']));
   });
 });
