@@ -3,6 +3,7 @@ import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import type { ClientFrame } from '../protocol/frames.js';
 import { roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import type { JoinGuard } from './joins.js';
 import type { Hub } from './session.js';
 
 /** What a command may do within its session, once the client has been welcomed. */
@@ -12,6 +13,8 @@ export interface CommandContext {
   /** The rooms this session is in (their fan-out addresses). */
   readonly rooms: Set<Address>;
   readonly closed: boolean;
+  /** Caps on rooms per user and members per room, and the join rate. */
+  readonly joins: JoinGuard;
   reply(frame: Record<string, unknown>, ref: string | undefined): void;
   /** A reply already encoded as JSON (no newline). */
   replyJson(json: string): void;
@@ -69,6 +72,7 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
   const room = roomKey(frame.room);
   const address = roomAddress(room);
   const isNew = !ctx.rooms.has(address);
+  ctx.joins.check(isNew, ctx.rooms.size);
   await ctx.subscribe(address);
   if (ctx.closed) return;
   let members: Nick[];
@@ -79,6 +83,11 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
     throw err;
   }
   if (ctx.closed) return;
+  if (isNew && ctx.joins.overfull(members.length)) {
+    await ctx.hub.engine.presence.leave(room, claim);
+    await ctx.unsubscribe(address);
+    throw ctx.joins.roomFull(room);
+  }
   if (isNew) {
     ctx.rooms.add(address);
     await ctx.publish(address, { type: 'joined', room, nick: claim.nick });

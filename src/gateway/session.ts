@@ -6,19 +6,19 @@ import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
 import { runCommand, type CommandContext } from './commands.js';
+import type { Departure } from './departure.js';
 import type { Dialect } from './dialect.js';
 import type { Fanout, Subscriber } from './fanout.js';
+import { FloodGate, type FloodLimits } from './flood.js';
 import { claimNick, type Claimant } from './hello.js';
+import { JoinGuard, type JoinLimits } from './joins.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
 import type { Peer } from './peer.js';
-import { TokenBucket } from './ratelimit.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
 
-export interface Limits {
-  readonly rate: number;
-  readonly burst: number;
+export interface Limits extends FloodLimits, JoinLimits {
   readonly maxOutboundBytes: number;
   readonly resumeGraceMs: number;
 }
@@ -39,10 +39,8 @@ export interface Hub {
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 type State = 'greeting' | 'joining' | 'chatting' | 'closed';
 
-/** Why a session ended: logged, and it decides whether queued output is still flushed. */
-export type Departure = 'bye' | 'closed' | 'idle' | 'slow_consumer' | 'bad_input' | 'refused' | 'restart' | 'unavailable';
 /** Output is flushed before closing (within the peer's close timeout) unless nobody is there to read it. */
-const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer']);
+const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer', 'flood', 'hello_timeout']);
 
 /** Inbound frames waiting while one is answered; past this the socket stops being read. */
 const maxQueuedFrames = 32;
@@ -77,12 +75,13 @@ export class Session implements Subscriber {
   /** The nick came back by a resume: until welcomed, a drop hands it back for the grace period. */
   private resuming = false;
   private departure: 'release' | 'detach' = 'detach';
-  private readonly bucket: TokenBucket;
+  private readonly flood: FloodGate;
+  private readonly joins: JoinGuard;
   private readonly queue: string[] = [];
   /** The queue being worked through, if it is: drain() waits for a hello in flight. */
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
-  private welcomed = false;
+  welcomed = false;
   private readonly outbox: Outbox;
   /** What commands see of this session, made once it has a nick. */
   private commands: CommandContext | undefined;
@@ -93,7 +92,8 @@ export class Session implements Subscriber {
     private readonly dialect: Dialect,
     private readonly hub: Hub,
   ) {
-    this.bucket = new TokenBucket(hub.limits.rate, hub.limits.burst);
+    this.flood = new FloodGate(hub.limits, hub.metrics.laggedFrames);
+    this.joins = new JoinGuard(hub.limits);
     const delivered = hub.metrics.delivered.labels(peer.transport);
     this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
@@ -116,10 +116,7 @@ export class Session implements Subscriber {
   onLine(line: string): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    if (!this.bucket.take()) {
-      this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
-      return;
-    }
+    if (!this.flood.admit()) return this.flooded();
     this.queue.push(line);
     if (this.queue.length >= maxQueuedFrames) this.peer.pause();
     this.working ??= this.drainQueue().finally(() => (this.working = undefined));
@@ -129,9 +126,9 @@ export class Session implements Subscriber {
   onBadInput(err: ChorusError): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    // Refusals cost the sender tokens too, so a flood of garbage is throttled like any other.
-    const limited = !err.fatal && !this.bucket.take();
-    this.refuse(limited ? new ChorusError('rate_limited', 'slow down: too many frames') : err);
+    // Refusals cost the sender its allowance too, so a flood of garbage ends like any other.
+    if (!err.fatal && this.flood.charge() === undefined) return this.flooded();
+    this.refuse(err);
     if (err.fatal) void this.leave('detach', 'bad_input');
   }
 
@@ -153,9 +150,9 @@ export class Session implements Subscriber {
     await this.working;
   }
 
-  /** Idle for too long: close, as a drop (the client may resume). */
-  expire(): void {
-    void this.leave('detach', 'idle');
+  /** Idle for too long, or not welcomed in time: close, as a drop (the client may resume). */
+  expire(why: 'idle' | 'hello_timeout'): void {
+    void this.leave('detach', why);
   }
 
   probe(): void {
@@ -194,6 +191,11 @@ export class Session implements Subscriber {
 
   private async drainQueue(): Promise<void> {
     while (this.queue.length > 0 && !this.closed) {
+      // Fakelag: a frame over the rate waits its turn while the socket stays paused.
+      await this.flood.turn();
+      if (this.closed) return;
+      // A client whose frames are still waiting their turn is not idle.
+      this.lastSeen = Date.now();
       const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
@@ -241,6 +243,7 @@ export class Session implements Subscriber {
       subscribe: (address) => this.subscribe(address),
       unsubscribe: (address) => this.unsubscribe(address),
       publish: (address, frame) => this.publish(address, frame),
+      joins: this.joins,
       release: () => this.leave('release', 'bye'),
     };
   }
@@ -355,7 +358,8 @@ export class Session implements Subscriber {
     this.heldBytes = 0;
     this.hub.metrics.connections.labels(this.peer.transport).dec();
     this.hub.forget(this);
-    if (flushOnDeparture.has(reason)) this.peer.end();
+    this.hub.metrics.disconnects.labels(reason).inc();
+    if (flushOnDeparture.has(reason)) this.peer.end(reason);
     else this.peer.destroy();
     this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason, connections: this.hub.connections }, 'disconnected');
     await this.letGo();
@@ -382,13 +386,20 @@ export class Session implements Subscriber {
     }
   }
 
-  private cutOff(): void {
+  /** Cut off as a slow consumer: past the outbound byte bound, or the write deadline. */
+  cutOff(): void {
     this.hub.metrics.slowConsumers.inc();
     this.hub.metrics.rejected.labels('slow_consumer').inc();
     const error = new ChorusError('slow_consumer', 'you are not reading fast enough; disconnected');
     this.outbox.writeLast(this.dialect.encode(errorFrame(error.code, error.message), this.shown));
     this.hub.log.warn({ nick: this.shown, remote: this.peer.remote }, 'slow consumer cut off');
     void this.leave('detach', 'slow_consumer');
+  }
+
+  /** Past --flood-frames over the rate: say so once and go. */
+  private flooded(): void {
+    this.refuse(new ChorusError('rate_limited', 'flooding: too many frames over the rate limit; disconnected'));
+    void this.leave('detach', 'flood');
   }
 
   /** The ref of a line that was not handled, so its refusal can answer it (JSON clients only). */

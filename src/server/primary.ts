@@ -69,7 +69,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   });
 
   const aggregator = new AggregatorRegistry();
-  const health = await startHealthServer(config.host, config.metricsPort, {
+  const health = await startHealthServer(config.metricsHost, config.metricsPort, {
     ready: () => !draining && ready.size === config.workers && [...ready.values()].every(Boolean),
     metrics: async () => ({ body: (await aggregator.clusterMetrics()) + '\n' + (await own.metrics()), contentType: aggregator.contentType }),
   });

@@ -29,7 +29,7 @@ export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
 export async function runSingle(config: Config, log: Logger): Promise<void> {
   log.info({ engine: 'memory' }, 'starting');
   const { gateway, registry, ports } = await startGateway(config, log);
-  const health = await startHealthServer(config.host, config.metricsPort, {
+  const health = await startHealthServer(config.metricsHost, config.metricsPort, {
     ready: () => gateway.ready,
     metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
   });

@@ -37,9 +37,10 @@ export class TestClient {
     });
   }
 
-  static ws(port: number, host = '127.0.0.1'): Promise<TestClient> {
+  /** `options` reach ws: upgrade headers, or a createConnection that writes a PROXY header first. */
+  static ws(port: number, host = '127.0.0.1', options: WebSocket.ClientOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${host}:${port}/chat`);
+      const ws = new WebSocket(`ws://${host}:${port}/chat`, options);
       const client = new TestClient((t) => ws.send(t.replace(/\n$/, '')), () => ws.terminate());
       ws.on('message', (data) => client.push(JSON.parse(String(data)) as Frame));
       ws.on('close', () => (client.closed = true));
