@@ -255,6 +255,7 @@ export class Session implements Subscriber {
         this.replayed = await replay(
           cursors,
           engine.history,
+          claim.key,
           (m) => this.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), undefined, 'reply'),
           () => (this.peer.buffered() > this.hub.limits.maxOutboundBytes / 2 ? this.peer.drained() : undefined),
           () => this.closed,
