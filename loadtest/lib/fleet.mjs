@@ -27,6 +27,7 @@ class Gateway {
     this.ports = ports; // {tcpPort, wsPort, metricsPort}
     this.extraArgs = extraArgs;
     this.running = null; // what startGateway returned, while it runs
+    this.warnings = new Map(); // log message of every warn/error line -> count, over all its runs
   }
 
   get metricsUrl() {
@@ -39,6 +40,16 @@ class Gateway {
       '--tcp-port', String(tcpPort), '--ws-port', String(wsPort), '--metrics-port', String(metricsPort),
       '--redis', this.redisUrl, '--workers', '1', '--gateway-id', this.id, ...this.extraArgs,
     ], this.id);
+    // What went wrong inside the gateway explains what the clients saw: keep a count.
+    this.running.child.onLineHook = (line) => {
+      if (!line.includes('"level":4') && !line.includes('"level":5') && !line.includes('"level":6')) return;
+      try {
+        const entry = JSON.parse(line);
+        if (entry.level >= 40) this.warnings.set(entry.msg, (this.warnings.get(entry.msg) ?? 0) + 1);
+      } catch {
+        /* not a log line */
+      }
+    };
   }
 
   /** SIGTERM: the gateway drains (bye{reason:"restart"}) and exits; resolves with its exit. */

@@ -12,21 +12,32 @@ const kindCodes = { public: 0, room: 1, private: 2 };
 const kindNames = Object.keys(kindCodes);
 const maxLostSamples = 10;
 
-/** Per-message receipt counts for one user: a byte per message number, grown on demand. */
+/**
+ * Per-message receipt counts for one user, a byte per message number, and how the first copy
+ * came (a small number the user chooses: its connection and whether it was a replay), so
+ * that a duplicate can be told apart by path. Grown on demand.
+ */
 class Receipts {
   constructor() {
     this.counts = new Uint8Array(1024);
+    this.via = new Uint16Array(1024);
   }
 
-  add(no) {
+  /** Records one copy; returns how the first copy came. */
+  add(no, via) {
     if (no >= this.counts.length) {
       let size = this.counts.length;
       while (size <= no) size *= 2;
-      const grown = new Uint8Array(size);
-      grown.set(this.counts);
-      this.counts = grown;
+      const counts = new Uint8Array(size);
+      counts.set(this.counts);
+      this.counts = counts;
+      const vias = new Uint16Array(size);
+      vias.set(this.via);
+      this.via = vias;
     }
+    if (this.counts[no] === 0) this.via[no] = via;
     if (this.counts[no] < 255) this.counts[no]++;
+    return this.via[no];
   }
 
   count(no) {
@@ -43,6 +54,7 @@ export class Ledger {
     this.refused = new Map(); // error code -> messages refused with it
     this.receipts = new Map(); // user index -> Receipts
     this.foreign = 0; // texts of this run's marker whose number we never issued
+    this.duplicateSamples = [];
   }
 
   /** Registers a message about to be sent; returns its number. */
@@ -64,14 +76,22 @@ export class Ledger {
     this.refused.set(code, (this.refused.get(code) ?? 0) + 1);
   }
 
-  receive(user, no) {
+  /**
+   * One copy of message `no` reached `user`; `via` says how (connection number × 2, plus 1
+   * for a replay). A second copy is kept as a sample, with how both copies came, its frame's
+   * target and id, and the gateway the user was on.
+   */
+  receive(user, no, via = 0, frame = undefined, gateway = undefined) {
     if (!Number.isInteger(no) || no < 0 || no >= this.kind.length) {
       this.foreign++;
       return;
     }
     let r = this.receipts.get(user);
     if (!r) this.receipts.set(user, (r = new Receipts()));
-    r.add(no);
+    const first = r.add(no, via);
+    if (r.count(no) > 1 && this.duplicateSamples.length < maxLostSamples) {
+      this.duplicateSamples.push({ no, kind: kindNames[this.kind[no]], user, first: describeVia(first), again: describeVia(via), to: frame?.to, id: frame?.id, gateway });
+    }
   }
 
   /** Deliveries of acked messages counted so far that should happen: cheap enough to poll. */
@@ -106,7 +126,10 @@ export class Ledger {
       foreign: this.foreign,
       by_kind: Object.fromEntries(kindNames.map((k) => [k, { acked: 0, expected: 0, delivered: 0, lost: 0, duplicates: 0 }])),
       lost_samples: [],
+      lost_to_refused_resumes: 0, // of `lost`: deliveries owed to users whose resume failed
+      duplicate_samples: this.duplicateSamples,
     };
+    const abandoned = new Set(counted.filter((u) => u.abandoned).map((u) => u.index));
     for (let no = 0; no < this.kind.length; no++) {
       const kind = kindNames[this.kind[no]];
       const sender = this.sender[no];
@@ -136,6 +159,7 @@ export class Ledger {
         } else {
           out.lost++;
           k.lost++;
+          if (abandoned.has(u)) out.lost_to_refused_resumes++;
           if (out.lost_samples.length < maxLostSamples) out.lost_samples.push({ no, kind, id: this.ackedId[no], sender, recipient: u });
         }
         if (n > 1) {
@@ -149,4 +173,8 @@ export class Ledger {
     }
     return out;
   }
+}
+
+function describeVia(via) {
+  return `connection ${via >> 1}${via & 1 ? ', replay' : ', live'}`;
 }

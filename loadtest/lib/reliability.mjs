@@ -226,14 +226,18 @@ export function verdict(ctx, o, traffic, extra = {}) {
     resume_ms: s.resumeMs.summary(),
     gap_ms: s.gapMs.summary(),
     errors: Object.fromEntries(s.errors),
+    gateway_warnings: Object.fromEntries(ctx.fleet.gateways.map((g) => [g.id, Object.fromEntries(g.warnings)])),
     loadgen: { cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / activeS) * 1000) / 10, lag_p99_ms: Math.round(ctx.lag.percentile(99) / 1e4) / 100 },
     ...extra,
   };
 }
 
-/** Lost or duplicated acked messages fail the run; so does a user that could not resume. */
+/**
+ * Lost or duplicated acked messages fail the run; so do copies to users a message was not
+ * for (an echo to its sender is a second copy there), and a user that could not resume.
+ */
 export function passed(r) {
-  return r.lost === 0 && r.duplicates === 0 && r.resume_failures === 0 && r.acked > 0;
+  return r.lost === 0 && r.duplicates === 0 && r.unexpected === 0 && r.resume_failures === 0 && r.acked > 0;
 }
 
 export function summary(name, r) {
@@ -249,10 +253,28 @@ export function summary(name, r) {
     '',
   ];
   for (const [k, b] of Object.entries(r.by_kind)) lines.push(`  ${k.padEnd(8)} acked ${b.acked}  delivered ${b.delivered}/${b.expected}  lost ${b.lost}  duplicates ${b.duplicates}`);
+  if (r.restarts) for (const x of r.restarts) lines.push(`restart   ${x.gateway}: ${x.clients} clients, drained and exited (code ${x.exit_code}) in ${x.drained_ms} ms, UP in HAProxy again after ${x.back_up_ms} ms`);
+  if (r.longest_gap_ms !== undefined) lines.push(`longest gap a client saw (lost → welcomed again): ${r.longest_gap_ms} ms`);
+  if (r.ghost_ms) {
+    lines.push(`crash     ${r.victims} users on the killed gateway; resume after the kill p50 ${r.crash_resume_ms.p50} ms, p99 ${r.crash_resume_ms.p99} ms (${r.crash_resume_ms.count} resumed)`);
+    lines.push(`ghosts    ${r.ghosts_seen_offline}/${r.ghosts} that never came back seen offline by others after p50 ${r.ghost_ms.p50} ms, max ${r.ghost_ms.max} ms: dropped by ${r.ghost_dropped_by}; resumed users announced offline meanwhile: ${r.resumed_victims_announced_offline}`);
+  }
+  if (r.gateways) {
+    const rows = [['gateway', 'rss MB start→end (max)', 'heap MB start→end (max)', 'fds start→end (max)', 'loop lag p99 ms max']];
+    for (const [id, g] of Object.entries(r.gateways)) {
+      rows.push([id, `${g.rss_mb.start}→${g.rss_mb.end} (${g.rss_mb.max})`, `${g.heap_mb.start}→${g.heap_mb.end} (${g.heap_mb.max})`, `${g.fds.start}→${g.fds.end} (${g.fds.max})`, String(g.eventloop_lag_p99_ms.max)]);
+    }
+    lines.push(table(rows));
+    lines.push(`visitors  ${JSON.stringify(r.visitors)}`);
+  }
   if (r.lost_samples.length) lines.push(`lost, first ones: ${JSON.stringify(r.lost_samples)}`);
+  if (r.duplicate_samples.length) lines.push(`duplicates, first ones: ${JSON.stringify(r.duplicate_samples)}`);
   lines.push(`errors    ${Object.keys(r.errors).length ? JSON.stringify(r.errors) : 'none'}`);
+  lines.push(`gateways  warnings logged: ${JSON.stringify(r.gateway_warnings)}`);
   lines.push(`loadgen   cpu ${r.loadgen.cpu_pct} % of one core, event-loop lag p99 ${r.loadgen.lag_p99_ms} ms`);
-  lines.push(`result    ${passed(r) ? 'PASS' : 'FAIL'}: ${r.lost} lost, ${r.duplicates} duplicated${r.resume_failures ? `, ${r.resume_failures} could not resume` : ''}`);
+  const also = [r.unexpected ? `${r.unexpected} to users they were not for` : '', r.resume_failures ? `${r.resume_failures} could not resume` : ''].filter(Boolean);
+  if (r.lost_to_refused_resumes) lines.push(`of the lost: ${r.lost_to_refused_resumes} owed to users whose resume failed (timed out or refused: the grace period ran out)`);
+  lines.push(`result    ${passed(r) ? 'PASS' : 'FAIL'}: ${r.lost} lost, ${r.duplicates} duplicated${also.map((a) => `, ${a}`).join('')}`);
   return lines.join('\n');
 }
 

@@ -42,7 +42,9 @@ export class Resumer {
     this.keepalive = null;
     this.waiter = null;
     this.stopped = false;
+    this.abandoned = false; // a resume failed: from then on this user is owed nothing it misses
     this.resumes = 0;
+    this.connNo = 0; // how many connections this user opened: tells a duplicate's paths apart
   }
 
   /** First connection: hello and join. Throws when either fails. */
@@ -68,6 +70,7 @@ export class Resumer {
   async resumeLoop(deadline) {
     while (!this.stopped && !this.online) {
       if (nowMs() > deadline) {
+        this.abandoned = true;
         this.stats.resumeFailures++;
         this.stats.errors.set('resume_timeout', (this.stats.errors.get('resume_timeout') ?? 0) + 1);
         return false;
@@ -76,6 +79,7 @@ export class Resumer {
         if (await this.hello(true)) return true;
       } catch (err) {
         if (err.code === 'resume_failed') {
+          this.abandoned = true;
           this.stats.resumeFailures++;
           this.stats.errors.set('resume_failed', (this.stats.errors.get('resume_failed') ?? 0) + 1);
           return false;
@@ -90,6 +94,7 @@ export class Resumer {
   async hello(resume) {
     const conn = createConnection(this.target);
     this.conn = conn;
+    this.connNo++;
     conn.onFrame = (f) => conn === this.conn && this.onFrame(f);
     conn.onSkipped = (text) => this.onPresence && conn === this.conn && this.onPresence(JSON.parse(text), this);
     conn.onClose = () => conn === this.conn && this.onClosed();
@@ -188,11 +193,12 @@ export class Resumer {
     if (typeof f.to === 'string' && typeof f.id === 'string') this.last[f.to] = f.id;
     if (!text.startsWith(this.marker)) return;
     const no = Number.parseInt(text.slice(this.marker.length), 10);
-    this.ledger.receive(this.index, no);
-    if (f.from === this.nick) this.stats.echoes++;
     // Stamped before this connection's hello: it can only have come by the resume's replay
     // (or just after it): the time it took from the hello is the replay latency.
-    if (this.resumedConn && typeof f.ts === 'number' && f.ts < performance.timeOrigin + this.helloAt) {
+    const replayed = this.resumedConn && typeof f.ts === 'number' && f.ts < performance.timeOrigin + this.helloAt;
+    this.ledger.receive(this.index, no, (this.connNo << 1) | (replayed ? 1 : 0), f, this.gateway);
+    if (f.from === this.nick) this.stats.echoes++;
+    if (replayed) {
       this.stats.replayMs.record(nowMs() - this.helloAt);
       this.stats.replayed++;
     }

@@ -12,6 +12,7 @@ export async function rolling(o, log) {
     const traffic = startTraffic(ctx, o);
     const drops = o.churn ? startChurn(ctx, o) : null;
     const restarts = [];
+    const started = performance.now();
     await delay(o.warm * 1000);
     for (const g of ctx.fleet.gateways) {
       const on = ctx.users.filter((u) => u.online && u.gateway.startsWith(`${g.id}-`)).length;
@@ -28,7 +29,7 @@ export async function rolling(o, log) {
     drops?.stop();
     traffic.stop();
     await settle(ctx, o, log);
-    return verdict(ctx, o, traffic, { restarts, longest_gap_ms: ctx.stats.gapMs.summary().max });
+    return verdict(ctx, o, traffic, { duration_s: Math.round((performance.now() - started) / 1000), restarts, longest_gap_ms: ctx.stats.gapMs.summary().max });
   } finally {
     await teardown(ctx);
   }
