@@ -38,8 +38,9 @@ class BaseConnection {
     this.bytesIn += text.length;
     // Presence announcements grow with users squared and we never use them: skip the parse
     // when the server wrote the type first (it does), so the load generator stays cheap.
+    // The text is passed on for the rare user that does watch presence.
     if (text.startsWith(presencePrefix)) {
-      this.onSkipped();
+      this.onSkipped(text);
       return;
     }
     let frame;

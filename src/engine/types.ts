@@ -106,6 +106,12 @@ export interface StoredMessage {
   readonly json: string;
 }
 
+/** A message a resume may replay: who sent it too, since a sender is not sent its own. */
+export interface Replayable extends StoredMessage {
+  /** Case-folded nick of the sender (Envelope.from). */
+  readonly from: string;
+}
+
 export interface History {
   /**
    * Assigns the id, files the message (unless history is off) and publishes it on the
@@ -119,7 +125,7 @@ export interface History {
   /** History to show, oldest first, `limit` messages before `before`. For `@peer`, `viewer`'s conversation with peer. */
   range(address: Address, viewer: NickKey, before: string | undefined, limit: number): Promise<StoredMessage[]>;
   /** What was delivered on `address` after `id`, oldest first, at most `limit`: what a resume replays. */
-  after(address: Address, id: string, limit: number): Promise<StoredMessage[]>;
+  after(address: Address, id: string, limit: number): Promise<Replayable[]>;
   /** Whether `a` sorts after `b` in this engine's id order. */
   isAfter(a: string, b: string): boolean;
 }

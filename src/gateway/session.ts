@@ -266,6 +266,7 @@ export class Session implements Subscriber {
         this.replayed = await replay(
           cursors,
           engine.history,
+          claim.key,
           (m) => this.outbox.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), 'reply'),
           () => this.outbox.roomFor(),
           () => this.closed,

@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, Replayable, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -191,7 +191,7 @@ class MemoryPresence implements Presence {
 }
 
 class MemoryHistory implements History {
-  private readonly logs = new Map<string, StoredMessage[]>();
+  private readonly logs = new Map<string, Replayable[]>();
   private readonly ids = new IdClock();
   /**
    * Refs seen in the last minute, by target and ref (per target as the Redis engine must),
@@ -217,12 +217,12 @@ class MemoryHistory implements History {
       throw new ChorusError('not_in_room', `join ${draft.to} before writing to it`);
     }
     const id = this.ids.next(draft.ts);
-    const json = messageJson(id, draft.tail);
-    this.file(draft.to, { id, json });
-    if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), { id, json });
+    const stored = { id, json: messageJson(id, draft.tail), from: draft.from.key };
+    this.file(draft.to, stored);
+    if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), stored);
     const posted = { id, ts: draft.ts, duplicate: false };
     if (ref !== undefined) this.refs.set(ref, { posted, at: draft.ts });
-    this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(json + '\n') });
+    this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(stored.json + '\n') });
     return posted;
   }
 
@@ -234,7 +234,7 @@ class MemoryHistory implements History {
     return log.slice(Math.max(0, stop - limit), stop);
   }
 
-  async after(address: Address, id: string, limit: number): Promise<StoredMessage[]> {
+  async after(address: Address, id: string, limit: number): Promise<Replayable[]> {
     const log = this.logs.get(address) ?? [];
     const start = log.findIndex((m) => compareIds(m.id, id) > 0);
     return start === -1 ? [] : log.slice(start, start + limit);
@@ -244,7 +244,7 @@ class MemoryHistory implements History {
     return compareIds(a, b) > 0;
   }
 
-  private file(key: string, message: StoredMessage): void {
+  private file(key: string, message: Replayable): void {
     if (this.limit === 0) return;
     let log = this.logs.get(key);
     if (!log) this.logs.set(key, (log = []));

@@ -2,7 +2,7 @@ import { ChorusError } from '../../protocol/errors.js';
 import { messageJson } from '../../protocol/encode.js';
 import type { Address, NickKey, RoomKey } from '../../protocol/names.js';
 import { IdClock, compareIds, dedupeWindowMs } from '../ids.js';
-import type { Draft, History, Posted, StoredMessage } from '../types.js';
+import type { Draft, History, Posted, Replayable, StoredMessage } from '../types.js';
 import type { RedisBus } from './bus.js';
 import type { Client } from './connection.js';
 import { presenceEntry, type Keys } from './keys.js';
@@ -93,11 +93,12 @@ export class RedisHistory implements History {
     });
   }
 
-  after(address: Address, id: string, limit: number): Promise<StoredMessage[]> {
+  after(address: Address, id: string, limit: number): Promise<Replayable[]> {
     return this.guarded('after', async () => {
       if (this.limit === 0 || !idPattern.test(id)) return [];
       const entries = (await this.cmd.xrange(this.keys.log(address), `(${fullId(id)}`, '+', 'COUNT', limit)) as Entry[];
-      return entries.map(([entryId, fields]) => stored(entryId, fields[1]!));
+      // Fields as the post script files them: t (the tail), f (the sender's key), s (ts).
+      return entries.map(([entryId, fields]) => ({ ...stored(entryId, fields[1]!), from: fields[3]! }));
     });
   }
 
