@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChorusError } from '../protocol/errors.js';
+import { pageHandler } from '../web/assets.js';
 import { wsDialect, type Dialect } from './dialect.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
@@ -67,12 +68,13 @@ class WsPeer implements Peer {
   }
 }
 
-/** The WebSocket port: one JSON frame per text message, on any path. */
+/** The browser page, loaded once per process however many gateways it runs. */
+let page: ReturnType<typeof pageHandler> | undefined;
+
+/** The WebSocket port: one JSON frame per text message, on any path; plain HTTP gets the chat page. */
 export function createWsServer(opts: WsOptions): http.Server {
   const server = opts.tls ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }) : http.createServer();
-  server.on('request', (_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end('Chorus speaks WebSocket here\n');
-  });
+  server.on('request', (page ??= pageHandler()));
   // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
   // UTF-8 is checked here rather than by ws, which would close the connection over it.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
