@@ -139,9 +139,44 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
       const sideways = await dora.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       expect(sideways).toBeLessThanOrEqual(0);
       await dora.page.screenshot({ path: path.join(artefacts, 'phone.png') });
+      // Dark or light, as the system says.
+      const background = () => dora.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+      await dora.page.emulateMedia({ colorScheme: 'light' });
+      const light = await background();
+      await dora.page.emulateMedia({ colorScheme: 'dark' });
+      expect(await background()).not.toBe(light);
+      await dora.page.screenshot({ path: path.join(artefacts, 'phone-dark.png') });
       expect(dora.errors).toEqual([]);
     } finally {
       await dora.close();
+    }
+  });
+
+  it('pages back through history: the last 50 on opening a room, then Earlier messages', async () => {
+    carl.type('!join #archive');
+    await carl.waitFor('[SERVER]: you joined #archive');
+    await bob.type('!join #archive');
+    await bob.tab('#archive').waitFor();
+    carl.type(...Array.from({ length: 60 }, (_, i) => `#archive line ${i + 1}`), '#archive the end');
+    // Once bob has the last line, all of them are stored.
+    await bob.waitForMessage('the end');
+    await bob.tab('Everyone').click();
+    const erin = await ChatPage.join(browser, cluster.url, 'erin');
+    try {
+      await erin.type('!join #archive');
+      await erin.tab('#archive').waitFor();
+      await erin.waitForMessage('the end');
+      const shown = () => erin.page.evaluate(() => Array.from(document.querySelectorAll('[role=log]:not([hidden]) .msg .text'), (e) => e.textContent));
+      await expect.poll(async () => (await shown()).length).toBe(50);
+      expect((await shown())[0]).toBe('line 12');
+      await erin.page.getByRole('button', { name: 'Earlier messages' }).click();
+      await expect.poll(async () => (await shown()).length).toBe(61);
+      expect(await shown()).toEqual([...Array.from({ length: 60 }, (_, i) => `line ${i + 1}`), 'the end']);
+      // Fewer than a page came back: there is nothing older.
+      await expect.poll(() => erin.page.getByRole('button', { name: 'Earlier messages' }).isHidden()).toBe(true);
+      expect(erin.errors).toEqual([]);
+    } finally {
+      await erin.close();
     }
   });
 

@@ -25,8 +25,10 @@ export function safeName(name: string): string {
     .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '')
     .replace(/[/\\]/g, '_')
     .trim()
+    // No hidden files, no `..`.
+    .replace(/^\.+/, '')
     .slice(0, 255);
-  return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'download' : cleaned;
+  return cleaned === '' ? 'download' : cleaned;
 }
 
 export function sizeText(bytes: number): string {

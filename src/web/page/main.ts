@@ -374,7 +374,8 @@ function run(line: string): void {
       });
       return;
     default:
-      link.request(frame, (reply) => answerNotice(here, reply, () => undefined));
+      // Commands the shared parser may learn later (`!register`, say): the server answers.
+      link.request(frame, (reply) => answerNotice(here, reply, (r) => (r.type === 'registered' ? `registered: ${String(r.nick)} now needs its password` : undefined)));
   }
 }
 
