@@ -119,6 +119,23 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
     await ann.page.screenshot({ path: path.join(artefacts, 'hostile.png') });
   });
 
+  it('says why a nick is refused and lets the person pick another', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await context.newPage();
+      await page.goto(cluster.url);
+      await expect.poll(() => page.getByLabel('Password').getAttribute('type')).toBe('password');
+      await page.getByLabel('Nick').fill('Carl'); // carl is online: nicks compare case-folded
+      await page.getByRole('button', { name: 'Join' }).click();
+      await expect.poll(() => page.getByRole('alert').textContent()).toContain('(nick_taken)');
+      await page.getByLabel('Nick').fill('frank');
+      await page.getByRole('button', { name: 'Join' }).click();
+      await page.getByRole('list', { name: 'Online' }).getByRole('listitem').filter({ hasText: 'frank' }).waitFor();
+    } finally {
+      await context.close();
+    }
+  });
+
   it('fits a phone-sized screen, and is usable with the keyboard alone', async () => {
     const dora = await ChatPage.join(browser, cluster.url, 'dora', phone);
     try {

@@ -74,7 +74,7 @@ describe.skipIf(!(await serverServesFiles()))('files through the chat page (skip
     const bytes = randomBytes(200 * 1024 + 7);
     const source = path.join(dir, 'from-carl.bin');
     writeFileSync(source, bytes);
-    carl.type(`!send @ann ${source}`);
+    carl.type(`!send ann ${source}`);
     const card = ann.page.locator('.file[data-file]').filter({ hasText: 'from-carl.bin' });
     await card.getByRole('button', { name: 'Reject' }).waitFor();
     const download = ann.page.waitForEvent('download', { timeout: 30_000 });

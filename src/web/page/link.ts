@@ -201,7 +201,11 @@ export class Link {
     if (f.type !== 'welcome') return this.events.refused(f, resumed);
     this.state = 'open';
     this.retries = 0;
-    if (this.hello && typeof f.session === 'string') this.hello.session = f.session;
+    if (this.hello) {
+      if (typeof f.session === 'string') this.hello.session = f.session;
+      // A resume needs only the token: the password is not kept a moment longer.
+      delete this.hello.password;
+    }
     clearInterval(this.pingTimer);
     this.pingTimer = setInterval(() => this.send({ type: 'ping' }), pingIntervalMs);
     // Answers to fire-and-forget frames will not come on this connection.
