@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ChorusError } from '../protocol/errors.js';
+import { pageHandler } from '../web/assets.js';
 import { plainAddress, trusts } from './admission.js';
 import { wsCloseCode, type Departure } from './departure.js';
 import { wsDialect, type Dialect } from './dialect.js';
@@ -99,8 +100,12 @@ export function forwardedFor(header: string | string[] | undefined, arrival: Arr
   return client ?? own;
 }
 
+/** The browser page, loaded once per process however many gateways it runs. */
+let page: ReturnType<typeof pageHandler> | undefined;
+
 /**
- * The WebSocket port: one JSON frame per text message, on any path. Connections come
+ * The WebSocket port: one JSON frame per text message, on any path; plain HTTP gets the
+ * chat page (src/web). Connections come
  * through the doorway (PROXY header, per-address limits, TLS, the hello deadline) to an
  * HTTP server that never listens itself, whose only job is the upgrade.
  */
@@ -113,9 +118,7 @@ export function createWsServer(opts: WsOptions): net.Server {
     requestTimeout: opts.helloTimeoutMs,
     connectionsCheckingInterval: Math.max(100, Math.min(1_000, opts.helloTimeoutMs / 4)),
   });
-  server.on('request', (_req, res) => {
-    res.writeHead(426, { 'content-type': 'text/plain' }).end('Chorus speaks WebSocket here\n');
-  });
+  server.on('request', (page ??= pageHandler()));
   server.on('clientError', (_err, socket) => socket.destroy());
   // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
   // UTF-8 is checked here rather than by ws, which would close the connection over it.
