@@ -18,6 +18,10 @@ export interface RedisServer {
   /** stop only (for outage tests) */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (a hung or overloaded Redis). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface RedisClusterHandle {
@@ -116,6 +120,10 @@ class ServerProcess {
   async kill(): Promise<void> {
     await this.child?.kill();
   }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.signal(signal);
+  }
 }
 
 export async function startRedis(): Promise<RedisServer> {
@@ -129,6 +137,8 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     start: () => server.start(),
     kill: () => server.kill(),
+    pause: () => server.signal('SIGSTOP'),
+    resume: () => server.signal('SIGCONT'),
     async restart() {
       await server.kill();
       await server.start();
