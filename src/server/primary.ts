@@ -103,7 +103,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     metrics: async () => ({ body: (await workerMetrics()) + '\n' + (await own.metrics()), contentType: aggregator.contentType }),
   });
 
-  log.info({ workers: config.workers, redis: config.redis || config.redisCluster.join(',') }, 'starting');
+  const redis = config.redis || config.redisCluster.join(',') || `sentinel ${config.redisSentinel.join(',')} master ${config.redisMaster}`;
+  log.info({ workers: config.workers, redis }, 'starting');
   for (let i = 0; i < config.workers; i++) fork();
 
   // Workers give up on their own after drain + margin; the primary kills what is left a
