@@ -22,6 +22,9 @@ const options = {
   metricsPort: { flag: 'metrics-port', kind: 'port', default: '9464', help: 'HTTP port for /metrics, /healthz, /readyz (0 = any free port)' },
   redis: { flag: 'redis', kind: 'string', default: '', help: 'standalone Redis URL, e.g. redis://127.0.0.1:6379 (none = in-memory engine)' },
   redisCluster: { flag: 'redis-cluster', kind: 'list', default: '', help: 'Redis Cluster seed nodes host:port,host:port,...' },
+  redisSentinel: { flag: 'redis-sentinel', kind: 'list', default: '', help: 'Redis Sentinel nodes host:port,host:port,...; the gateways follow the master they name (with --redis-master)' },
+  redisMaster: { flag: 'redis-master', kind: 'string', default: '', help: 'the master name the sentinels monitor (with --redis-sentinel)' },
+  ackReplicas: { flag: 'ack-replicas', kind: 'int', default: '0', help: 'replicas that must hold a message before it is acked (Redis WAIT); fewer within 1 s is error unavailable (0 = ack once the master has it)' },
   keyPrefix: { flag: 'key-prefix', kind: 'string', default: 'chorus:', help: 'prefix of every Redis key and channel' },
   workers: { flag: 'workers', kind: 'int', default: '', help: 'gateway worker processes (default: one per core with Redis, 1 without)' },
   gatewayId: { flag: 'gateway-id', kind: 'string', default: '', help: 'this gateway\'s id in the cluster; workers add -<n> (default: host-pid of each worker)' },
@@ -63,6 +66,9 @@ export interface Config {
   metricsPort: number;
   redis: string;
   redisCluster: string[];
+  redisSentinel: string[];
+  redisMaster: string;
+  ackReplicas: number;
   keyPrefix: string;
   workers: number;
   gatewayId: string;
@@ -148,14 +154,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
     out[key] = raw === undefined && options[key].default === '' && options[key].kind === 'int' ? 0 : convert(key, raw ?? options[key].default);
   }
   const config = out as unknown as Config;
-  const clustered = config.redis !== '' || config.redisCluster.length > 0;
-  if (config.redis !== '' && config.redisCluster.length > 0) {
-    throw new ConfigError('give --redis or --redis-cluster, not both');
+  const stores = [config.redis !== '', config.redisCluster.length > 0, config.redisSentinel.length > 0].filter(Boolean).length;
+  if (stores > 1) throw new ConfigError('give one of --redis, --redis-cluster or --redis-sentinel, not several');
+  const clustered = usesRedis(config);
+  if ((config.redisSentinel.length > 0) !== (config.redisMaster !== '')) {
+    throw new ConfigError('--redis-sentinel and --redis-master go together');
   }
+  if (config.ackReplicas > 0 && !clustered) throw new ConfigError('--ack-replicas needs Redis: the in-memory engine has no replicas');
   if (!given.has('workers')) config.workers = clustered ? availableParallelism() : 1;
   if (config.workers < 1) throw new ConfigError('--workers must be at least 1');
   if (!clustered && config.workers > 1) {
-    throw new ConfigError('--workers above 1 needs --redis or --redis-cluster: workers share state through Redis');
+    throw new ConfigError('--workers above 1 needs Redis (--redis, --redis-cluster or --redis-sentinel): workers share state through Redis');
   }
   if ((config.tlsCert === '') !== (config.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key go together');
   if (config.rate < 1 || config.burst < 1) throw new ConfigError('--rate and --burst must be at least 1');
@@ -182,6 +191,11 @@ function isAddressOrBlock(entry: string): boolean {
   return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
 }
 
+/** Whether the config names a Redis (standalone, Cluster or Sentinel); the in-memory engine otherwise. */
+export function usesRedis(config: Pick<Config, 'redis' | 'redisCluster' | 'redisSentinel'>): boolean {
+  return config.redis !== '' || config.redisCluster.length > 0 || config.redisSentinel.length > 0;
+}
+
 export function helpText(): string {
   const rows = Object.values(options).map((o: Option) => {
     const def = o.default === '' ? '' : ` (default: ${o.default})`;
@@ -190,7 +204,7 @@ export function helpText(): string {
   return [
     'Usage: chorus-server [options]',
     '',
-    'Chorus chat gateway. Without --redis or --redis-cluster it runs one process on the',
+    'Chorus chat gateway. Without --redis, --redis-cluster or --redis-sentinel it runs one process on the',
     'in-memory engine; with Redis it forks --workers gateway workers that share the ports.',
     '',
     'Options (flag, then CHORUS_* environment variable, then default):',

@@ -22,8 +22,12 @@ describe('loadConfig', () => {
 
   it.each([
     [['--tcp-port', '70000'], 'port number'],
-    [['--workers', '2'], 'needs --redis'],
-    [['--redis', 'redis://a', '--redis-cluster', 'b:1'], 'not both'],
+    [['--workers', '2'], 'needs Redis'],
+    [['--redis', 'redis://a', '--redis-cluster', 'b:1'], 'one of'],
+    [['--redis', 'redis://a', '--redis-sentinel', 'b:1', '--redis-master', 'm'], 'one of'],
+    [['--redis-sentinel', 'b:1'], 'go together'],
+    [['--redis-master', 'm'], 'go together'],
+    [['--ack-replicas', '1'], 'needs Redis'],
     [['--tls-cert', 'c.pem'], 'go together'],
     [['--log-level', 'loud'], 'one of'],
     [['--nope'], 'unknown option'],

@@ -8,6 +8,7 @@ import type { Client } from './connection.js';
 import { presenceEntry, type Keys } from './keys.js';
 import type { Timed } from './operations.js';
 import { conversationRangeScript, fileConversationScript, postScript } from './history-scripts.js';
+import type { ReplicaAcks } from './replicas.js';
 
 /** A stream entry as ioredis returns it: [id, [field, value, ...]]. */
 type Entry = [string, string[]];
@@ -25,6 +26,7 @@ export class RedisHistory implements History {
     private readonly bus: RedisBus,
     private readonly limit: number,
     private readonly guarded: Timed,
+    private readonly acks: ReplicaAcks,
   ) {}
 
   post(draft: Draft): Promise<Posted> {
@@ -52,17 +54,19 @@ export class RedisHistory implements History {
       switch (reply[0]) {
         case 'ok': {
           const id = reply[1]!;
+          const filed = [log];
           if (kind === '@' && this.limit > 0) {
             // A second slot, so a second step: the post is acked once both are filed.
-            await fileConversationScript.run(
-              this.cmd,
-              [this.keys.conversation(from.key, to.slice(1) as NickKey)],
-              [id, draft.tail, this.limit],
-            );
+            const conversation = this.keys.conversation(from.key, to.slice(1) as NickKey);
+            await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
+            filed.push(conversation);
           }
+          await this.acks.confirm(filed);
           return { id, ts: draft.ts, duplicate: false };
         }
         case 'dup':
+          // A retry after `unavailable` from the replicas: acked once they have the first post.
+          await this.acks.confirm([log]);
           return { id: reply[1]!, ts: Number(reply[2]), duplicate: true };
         case 'no_such_user':
           throw new ChorusError('no_such_user', `${to} is not online`);

@@ -7,12 +7,17 @@ import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
 import { Operations } from './operations.js';
 import { RedisPresence } from './presence.js';
+import { ReplicaAcks } from './replicas.js';
 
 export interface RedisEngineOptions {
   /** Standalone: redis://host:port */
   url?: string;
   /** Or Redis Cluster seed nodes, "host:port". */
   cluster?: string[];
+  /** Or Sentinel nodes "host:port" and the master's name. */
+  sentinel?: { nodes: string[]; master: string };
+  /** Replicas that must hold a post before it counts as done (Redis WAIT); 0 = the master alone. */
+  ackReplicas?: number;
   /** Key and channel prefix, e.g. "chorus:"; no `{` or `}`. */
   prefix: string;
   /**
@@ -80,7 +85,7 @@ class RedisEngine implements Engine {
     this.presence = new RedisPresence({
       cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
     });
-    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
+    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0));
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
