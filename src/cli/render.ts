@@ -3,7 +3,7 @@
  * the server's text mode (`[nick]: text`, `[PRIVATE MESSAGE from nick]: text`, `[#room nick]:
  * text`, `[SERVER]: ...`) so both kinds of user read the same chat.
  */
-import { renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
+import { isSingleChange, presenceSummary, renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
 import type { ServerFrame } from './connection.js';
 
 export interface RenderContext {
@@ -91,6 +91,11 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
     case 'msg':
       return [stamp(ctx, f.ts, renderMessage(ctx, s(f.from), s(f.to), s(f.text)))];
     case 'presence': {
+      if (!isSingleChange(f)) {
+        // A batch is one line, however many came and went: `* 37 joined: ann, bob, cat and 34 more`.
+        const summary = presenceSummary(f, ctx.self);
+        return summary === undefined ? [] : [stamp(ctx, f.ts, presenceLine(ctx, summary))];
+      }
       if (s(f.nick) === ctx.self) return [];
       const did = f.event === 'online' ? 'joined the chat' : 'left the chat';
       return [stamp(ctx, f.ts, presenceLine(ctx, `${s(f.nick)} ${did}`))];

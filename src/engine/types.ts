@@ -41,6 +41,17 @@ export interface Claim {
   readonly conn: string;
 }
 
+/**
+ * A user going online or offline by the engine's own doing, not a session's: a dead gateway's
+ * users reaped (offline), or this gateway's users written back after it was reaped (online).
+ * The gateway's announcer publishes these with its sessions' own changes: one owner.
+ */
+export interface PresenceChange {
+  readonly event: 'online' | 'offline';
+  readonly nick: Nick;
+  readonly key: NickKey;
+}
+
 export interface Presence {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
@@ -61,6 +72,8 @@ export interface Presence {
    * False (and nothing changes) when this connection no longer holds the nick.
    */
   detach(claim: Claim, graceMs: number): Promise<boolean>;
+  /** The one handler of the changes the engine makes on its own (see PresenceChange). */
+  onChange(handler: (change: PresenceChange) => void): void;
   /** Display nicks online now, cluster-wide. */
   online(): Promise<Nick[]>;
   count(): Promise<number>;

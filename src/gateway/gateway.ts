@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/types.js';
 import { encodeLine, errorFrame } from '../protocol/encode.js';
+import { Announcer, type PresenceLimits } from './announcer.js';
 import type { Dialect } from './dialect.js';
 import { Fanout } from './fanout.js';
 import type { Metrics } from './metrics.js';
@@ -21,6 +22,7 @@ export interface GatewayOptions {
   idleTimeoutMs: number;
   drainMs: number;
   limits: Limits;
+  presence: PresenceLimits;
   tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -35,6 +37,7 @@ const onlineRefreshMs = 2_000;
  */
 export class Gateway implements Hub {
   readonly fanout: Fanout;
+  readonly presence: Announcer;
   readonly limits: Limits;
   private readonly sessions = new Set<Session>();
   private readonly tcp: TcpServer;
@@ -53,6 +56,7 @@ export class Gateway implements Hub {
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
+    this.presence = new Announcer(engine, this.fanout, metrics, opts.presence, log);
     const open = (peer: Peer, dialect: Dialect) => this.open(peer, dialect);
     this.tcp = createTcpServer({ maxFrameBytes: opts.maxFrameBytes, sniffTimeoutMs: Math.min(opts.idleTimeoutMs, 10_000), tls: opts.tls, open });
     this.ws = createWsServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
@@ -77,6 +81,7 @@ export class Gateway implements Hub {
   async start(): Promise<{ tcpPort: number; wsPort: number }> {
     await this.engine.start();
     this.metrics.engineUp.set(this.engine.up ? 1 : 0);
+    await this.presence.start();
     const tcpPort = await listen(this.tcp.server, this.opts.host, this.opts.tcpPort);
     const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
     this.state = 'running';
@@ -149,6 +154,7 @@ export class Gateway implements Hub {
     this.ws.closeAllConnections();
     const bye = Promise.all([...this.sessions].map((s) => s.drain()));
     await Promise.race([bye, delay(this.opts.drainMs)]);
+    await this.presence.stop();
     await this.engine.stop();
     // Closed sockets that linger (a TLS handshake, a peer not taking its last bytes) have
     // their own deadlines; shutdown does not wait past one more drain period for them.

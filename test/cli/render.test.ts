@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errorLine, hhmm, renderFrame, type RenderContext } from '../../src/cli/render.js';
-import { sanitize } from '../../src/protocol/render.js';
+import { renderFrame as renderServerFrame, sanitize } from '../../src/protocol/render.js';
 
 const ctx: RenderContext = { self: 'ann', color: false, timestamps: false };
 const show = (frame: Record<string, unknown>, c: RenderContext = ctx) => renderFrame(c, frame as never);
@@ -34,6 +34,25 @@ describe('rendering server frames', () => {
     expect(show({ type: 'joined', room: '#dev', nick: 'bob' })).toEqual(['* bob joined #dev']);
     expect(show({ type: 'left', room: '#dev', nick: 'ann' })).toEqual(['[SERVER]: you left #dev']);
     expect(show({ type: 'left', room: '#dev', nick: 'bob' })).toEqual(['* bob left #dev']);
+  });
+
+  it('shows a presence batch as one line, and a batch of one as before', () => {
+    const online = ['bob', 'cat', 'dan', 'eve', 'fay'];
+    expect(show({ type: 'presence', ts, online, offline: ['gus'] })).toEqual(['* 5 joined: bob, cat, dan and 2 more; 1 left: gus']);
+    // This user's own arrival is not news to it.
+    expect(show({ type: 'presence', ts, online: ['ann', 'bob'], offline: [] })).toEqual(['* 1 joined: bob']);
+    expect(show({ type: 'presence', event: 'online', nick: 'bob', ts, online: ['bob'], offline: [] })).toEqual(['* bob joined the chat']);
+    expect(show({ type: 'presence', ts, count: 1234 })).toEqual(['* 1234 online']);
+  });
+
+  it('keeps the old wording for one change in the text and legacy modes, and one line for a batch', () => {
+    const one = { type: 'presence', event: 'online', nick: 'bob', ts, online: ['bob'], offline: [] };
+    expect(renderServerFrame(one, 'legacy', '')).toEqual(['[NEW CONNECTION] User bob connected.']);
+    expect(renderServerFrame({ ...one, event: 'offline', online: [], offline: ['bob'] }, 'legacy', '')).toEqual(['[DISCONNECTED] User bob disconnected.']);
+    expect(renderServerFrame(one, 'text', '')).toEqual(['[SERVER]: bob joined the chat.']);
+    const many = { type: 'presence', ts, online: ['bob', 'cat'], offline: ['dan'] };
+    expect(renderServerFrame(many, 'legacy', '')).toEqual(['[SERVER]: 2 joined: bob, cat; 1 left: dan.']);
+    expect(renderServerFrame({ type: 'presence', ts, count: 1500 }, 'text', '')).toEqual(['[SERVER]: 1500 online.']);
   });
 
   it('shows errors with their code', () => {

@@ -196,3 +196,8 @@ export function legacyBodies(stream: Buffer): string[] {
   }
   return bodies;
 }
+
+/** Matches a presence batch that has `nick` coming online (alone, or among others in its tick). */
+export const wentOnline = (nick: string) => (p: Frame): boolean => Array.isArray(p.online) && p.online.includes(nick);
+/** Matches a presence batch that has `nick` going offline. */
+export const wentOffline = (nick: string) => (p: Frame): boolean => Array.isArray(p.offline) && p.offline.includes(nick);

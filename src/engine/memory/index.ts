@@ -113,6 +113,9 @@ class MemoryPresence implements Presence {
     return true;
   }
 
+  /** One process has no other gateway to reap: every change here is a session's own. */
+  onChange(): void {}
+
   async online(): Promise<Nick[]> {
     return [...this.onlineNow.values()];
   }

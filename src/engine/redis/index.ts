@@ -83,7 +83,7 @@ class RedisEngine implements Engine {
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
-      presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
+      presence: this.presence, changed: (change) => this.presence.report(change), log: this.log, ops, isUp: () => this.isUp,
     });
     for (const client of [this.conns.cmd, this.conns.sub]) this.watch(client);
   }

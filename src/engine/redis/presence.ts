@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import type { Claim, Presence } from '../types.js';
+import type { Claim, Presence, PresenceChange } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import { inBatches, type Operations } from './operations.js';
@@ -43,6 +43,7 @@ export class RedisPresence implements Presence {
   /** Claims, releases and detaches not answered yet. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
+  private onChanged: (change: PresenceChange) => void = () => {};
 
   constructor(private readonly o: PresenceOptions) {
     this.owed = new OwedWork((owed) => this.finish(owed), o.ops, o.log);
@@ -64,6 +65,15 @@ export class RedisPresence implements Presence {
 
   detach(claim: Claim, graceMs: number): Promise<boolean> {
     return this.letGo('detach', claim, Date.now() + graceMs);
+  }
+
+  onChange(handler: (change: PresenceChange) => void): void {
+    this.onChanged = handler;
+  }
+
+  /** A change the lease made (a reap, or a write-back after one), for the gateway to announce. */
+  report(change: PresenceChange): void {
+    this.onChanged(change);
   }
 
   online(): Promise<Nick[]> {
