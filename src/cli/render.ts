@@ -120,6 +120,12 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       const label = typeof f.room === 'string' ? `In ${s(f.room)}` : 'Online';
       return [`${paint(ctx, 'bold', label)} (${count}): ${users.length === 0 ? 'nobody' : users.join(', ')}`];
     }
+    case 'watching': {
+      const watched = names(f.nicks);
+      if (watched.length === 0) return [serverLine(ctx, 'you watch nobody')];
+      const online = new Set(names(f.online));
+      return [serverLine(ctx, `watching ${watched.map((n) => (online.has(n) ? `${n} (online)` : n)).join(', ')}`)];
+    }
     case 'history':
       return renderHistory(ctx, s(f.with), Array.isArray(f.messages) ? f.messages : []);
     case 'error':

@@ -52,6 +52,11 @@ export interface PresenceChange {
   readonly key: NickKey;
 }
 
+export interface OnlinePage {
+  readonly nicks: Nick[];
+  readonly next?: string;
+}
+
 export interface Presence {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
@@ -76,6 +81,15 @@ export interface Presence {
   onChange(handler: (change: PresenceChange) => void): void;
   /** Display nicks online now, cluster-wide. */
   online(): Promise<Nick[]>;
+  /**
+   * One page of the online list: about `limit` nicks (an engine may return a few more), and
+   * the cursor of the next page, absent on the last. Every nick online throughout the paging
+   * is on some page; one that came or went meanwhile may or may not be. Throws ChorusError
+   * `bad_frame` for a cursor this engine did not make.
+   */
+  page(cursor: string | undefined, limit: number): Promise<OnlinePage>;
+  /** Of these users, the ones online now (not away in a grace period): what a watch list starts from. */
+  among(keys: readonly NickKey[]): Promise<NickKey[]>;
   count(): Promise<number>;
   /**
    * Adds the user to the room and returns its members, the user included. Throws a fatal

@@ -1,8 +1,9 @@
 import type { Claim } from '../engine/types.js';
 import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
-import type { ClientFrame } from '../protocol/frames.js';
-import { roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
+import { nickKey, roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import type { Subscriber } from './fanout.js';
 import type { Hub } from './session.js';
 
 /** What a command may do within its session, once the client has been welcomed. */
@@ -12,6 +13,8 @@ export interface CommandContext {
   /** The rooms this session is in (their fan-out addresses). */
   readonly rooms: Set<Address>;
   readonly closed: boolean;
+  /** The session as its gateway's presence sees it: whose watch list a watch changes. */
+  readonly watcher: Subscriber;
   reply(frame: Record<string, unknown>, ref: string | undefined): void;
   /** A reply already encoded as JSON (no newline). */
   replyJson(json: string): void;
@@ -32,6 +35,8 @@ const handlers: Handlers = {
   join,
   leave,
   who,
+  watch,
+  unwatch: watch,
   history,
   ping: (ctx, frame) => ctx.reply({ type: 'pong' }, frame.ref),
   bye: (ctx, frame) => {
@@ -97,16 +102,33 @@ async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'lea
   ctx.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
 }
 
+/**
+ * The online list comes in pages of `limit` (at most and by default maxWhoPage): a client
+ * follows `next` as `cursor` until a page comes without one. `count` is how many are online;
+ * for a list that came whole, the list's length, as in version 1.
+ */
 async function who(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'who' }>): Promise<void> {
   const { presence } = ctx.hub.engine;
   if (frame.room === undefined) {
-    const users = await presence.online();
-    ctx.reply({ type: 'who', users, count: users.length }, frame.ref);
+    const { nicks: users, next } = await presence.page(frame.cursor, frame.limit ?? maxWhoPage);
+    const whole = next === undefined && frame.cursor === undefined;
+    const count = whole ? users.length : await presence.count();
+    ctx.reply({ type: 'who', users, count, ...(next === undefined ? {} : { next }) }, frame.ref);
   } else {
     const room = roomKey(frame.room);
     const users = await presence.members(room);
     ctx.reply({ type: 'who', room, users, count: users.length }, frame.ref);
   }
+}
+
+/** Changes this client's watch list and answers with all of it, and which of it is online now. */
+async function watch(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'watch' | 'unwatch' }>): Promise<void> {
+  const { watches } = ctx.hub.presence;
+  if (frame.type === 'watch') watches.watch(ctx.watcher, frame.nicks);
+  else watches.unwatch(ctx.watcher, frame.nicks);
+  const nicks = watches.watched(ctx.watcher);
+  const online = new Set(await ctx.hub.engine.presence.among(nicks.map(nickKey)));
+  ctx.reply({ type: 'watching', nicks, online: nicks.filter((n) => online.has(nickKey(n))) }, frame.ref);
 }
 
 /** Splices the stored messages' JSON into the reply: they were encoded once, when sent. */

@@ -239,6 +239,7 @@ export class Session implements Subscriber {
       get closed() {
         return self.closed;
       },
+      watcher: this,
       reply: (frame, ref) => this.reply(frame, ref),
       replyJson: (json) => this.outbox.write(this.dialect.encodeJson(json, this.shown), 'reply'),
       subscribe: (address) => this.subscribe(address),

@@ -1,9 +1,7 @@
 import { ChorusError } from '../protocol/errors.js';
+import { maxWatchedNicks } from '../protocol/frames.js';
 import { nickKey, type Nick, type NickKey } from '../protocol/names.js';
 import type { Subscriber } from './fanout.js';
-
-/** Nicks one client may watch: enough for a contact list, few enough that routing stays cheap (IRC MONITOR caps it too). */
-export const maxWatchedNicks = 500;
 
 /**
  * Who on this gateway watches whose presence (IRC's MONITOR): what lets a client follow a

@@ -103,9 +103,15 @@ export function renderFrame(f: Frame, style: Style, self: string): string[] {
       return s(f.nick) === self ? [`[SERVER]: You left ${s(f.room)}.`] : [`[SERVER]: ${s(f.nick)} left ${s(f.room)}.`];
     case 'who': {
       const users = Array.isArray(f.users) ? f.users : [];
+      // A paged list says how many are online in all, and that there is more.
+      const more = typeof f.next === 'string' ? ` (first ${users.length} of ${s(f.count)})` : '';
       return f.room === undefined
-        ? [`Online users (${users.length}): ${list(users)}`]
+        ? [`Online users (${users.length}): ${list(users)}${more}`]
         : [`Members of ${s(f.room)} (${users.length}): ${list(users)}`];
+    }
+    case 'watching': {
+      const nicks = Array.isArray(f.nicks) ? f.nicks : [];
+      return [`[SERVER]: Watching (${nicks.length}): ${list(nicks)}; online now: ${Array.isArray(f.online) && f.online.length > 0 ? list(f.online) : 'none'}`];
     }
     case 'history': {
       const messages = Array.isArray(f.messages) ? (f.messages as Frame[]) : [];

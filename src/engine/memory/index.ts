@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Posted, Presence, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -118,6 +118,17 @@ class MemoryPresence implements Presence {
 
   async online(): Promise<Nick[]> {
     return [...this.onlineNow.values()];
+  }
+
+  /** Pages in nick key order; the cursor is the last key of the page before, so a departure cannot shift it. */
+  async page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    const keys = [...this.onlineNow.keys()].filter((k) => cursor === undefined || k > cursor).sort();
+    const nicks = keys.slice(0, limit).map((k) => this.onlineNow.get(k)!);
+    return keys.length > limit ? { nicks, next: keys[limit - 1]! } : { nicks };
+  }
+
+  async among(keys: readonly NickKey[]): Promise<NickKey[]> {
+    return keys.filter((k) => this.onlineNow.has(k));
   }
 
   async count(): Promise<number> {

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import type { Claim, Presence, PresenceChange } from '../types.js';
+import { ChorusError } from '../../protocol/errors.js';
+import type { Claim, OnlinePage, Presence, PresenceChange } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import { inBatches, type Operations } from './operations.js';
@@ -78,6 +79,35 @@ export class RedisPresence implements Presence {
 
   online(): Promise<Nick[]> {
     return this.o.ops.guarded('online', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.online)));
+  }
+
+  /**
+   * SSCAN of the online set: its cursor is the page cursor. Scanned until `limit` entries
+   * are in or the scan is over, so a small set comes whole in one page, as v1's `who` did.
+   */
+  page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    if (cursor !== undefined && !/^[1-9]\d{0,19}$/.test(cursor)) {
+      return Promise.reject(new ChorusError('bad_frame', 'that is not a cursor from an earlier who'));
+    }
+    return this.o.ops.guarded('page', async () => {
+      const entries: string[] = [];
+      let at = cursor ?? '0';
+      do {
+        const [next, found] = await this.o.cmd.sscan(this.o.keys.online, at, 'COUNT', limit);
+        entries.push(...found);
+        at = next;
+      } while (at !== '0' && entries.length < limit);
+      const nicks = nicksOf(entries);
+      return at === '0' ? { nicks } : { nicks, next: at };
+    });
+  }
+
+  /** A nick key without an expiry is held by a connected session; a detached one counts down its grace period. */
+  among(keys: readonly NickKey[]): Promise<NickKey[]> {
+    return this.o.ops.guarded('among', async () => {
+      const ttls = await Promise.all(keys.map((k) => this.o.cmd.pttl(this.o.keys.nick(k))));
+      return keys.filter((_, i) => ttls[i] === -1);
+    });
   }
 
   /** Counts connections: for the moment a resume replaces one, a user counts twice. */
