@@ -104,7 +104,9 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       const room = s(f.room);
       if (s(f.nick) === ctx.self || (f.nick === undefined && Array.isArray(f.members))) {
         const members = names(f.members);
-        const who = members.length === 0 ? '' : ` (${members.length} in the room: ${members.join(', ')})`;
+        const listed = members.length === 0 ? '' : ` (${members.length} in the room: ${members.join(', ')})`;
+        // A room too big to list its members answers with the count.
+        const who = typeof f.count === 'number' ? ` (${f.count} in the room)` : listed;
         return [serverLine(ctx, `you joined ${room}${who}`)];
       }
       return [stamp(ctx, f.ts, presenceLine(ctx, `${s(f.nick)} joined ${room}`))];

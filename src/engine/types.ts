@@ -100,6 +100,8 @@ export interface Presence {
   /** False when the user was not in the room. */
   leave(room: RoomKey, claim: Claim): Promise<boolean>;
   members(room: RoomKey): Promise<Nick[]>;
+  /** How many are in the room (connections: for the moment a resume replaces one, a user counts twice). */
+  size(room: RoomKey): Promise<number>;
   /** The rooms a user is in (restored by a resume claim). */
   rooms(key: NickKey): Promise<RoomKey[]>;
 }

@@ -12,6 +12,8 @@ export interface PresenceLimits {
   readonly tickMs: number;
   /** Above this many online, public presence is the count alone; watchers still get their nicks. */
   readonly maxUsers: number;
+  /** Rooms up to this many members announce who joins and leaves; bigger ones give their count instead. */
+  readonly roomMax: number;
 }
 
 type Event = PresenceChange['event'];
@@ -76,7 +78,7 @@ export class Announcer implements Subscriber {
     private readonly engine: Engine,
     private readonly fanout: Fanout,
     private readonly metrics: Metrics,
-    private readonly limits: PresenceLimits,
+    readonly limits: PresenceLimits,
     private readonly log: Logger,
   ) {
     // A gateway id holds no spaces, and no nick key holds `~`: never mistaken for a user.

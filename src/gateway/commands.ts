@@ -84,11 +84,13 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
     throw err;
   }
   if (ctx.closed) return;
+  const small = members.length <= ctx.hub.presence.limits.roomMax;
   if (isNew) {
     ctx.rooms.add(address);
-    await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
+    if (small) await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
   }
-  ctx.reply({ type: 'joined', room, nick: claim.nick, members }, frame.ref);
+  // A big room's members are not listed (nor told of each arrival): the joiner gets the count.
+  ctx.reply(small ? { type: 'joined', room, nick: claim.nick, members } : { type: 'joined', room, nick: claim.nick, count: members.length }, frame.ref);
 }
 
 async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'leave' }>): Promise<void> {
@@ -98,7 +100,10 @@ async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'lea
   const was = await ctx.hub.engine.presence.leave(room, claim);
   if (ctx.rooms.delete(address)) await ctx.unsubscribe(address);
   if (!was) throw new ChorusError('not_in_room', `you are not in ${room}`);
-  await ctx.publish(address, { type: 'left', room, nick: claim.nick });
+  // Announced in a room that was small enough to announce it, as joins are.
+  if ((await ctx.hub.engine.presence.size(room)) < ctx.hub.presence.limits.roomMax) {
+    await ctx.publish(address, { type: 'left', room, nick: claim.nick });
+  }
   ctx.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
 }
 
@@ -117,7 +122,9 @@ async function who(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'who' 
   } else {
     const room = roomKey(frame.room);
     const users = await presence.members(room);
-    ctx.reply({ type: 'who', room, users, count: users.length }, frame.ref);
+    // A big room answers with its count, as its join does.
+    const listed = users.length <= ctx.hub.presence.limits.roomMax;
+    ctx.reply({ type: 'who', room, users: listed ? users : [], count: users.length }, frame.ref);
   }
 }
 

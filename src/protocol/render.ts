@@ -96,9 +96,10 @@ export function renderFrame(f: Frame, style: Style, self: string): string[] {
       return [style === 'legacy' ? `[DISCONNECTED] User ${s(f.nick)} disconnected.` : `[SERVER]: ${s(f.nick)} left the chat.`];
     }
     case 'joined':
-      return Array.isArray(f.members)
-        ? [`[SERVER]: You joined ${s(f.room)}. Members (${f.members.length}): ${list(f.members)}`]
-        : [`[SERVER]: ${s(f.nick)} joined ${s(f.room)}.`];
+      if (Array.isArray(f.members)) return [`[SERVER]: You joined ${s(f.room)}. Members (${f.members.length}): ${list(f.members)}`];
+      // A room too big to list its members: only the one who joined is told, with the count.
+      if (typeof f.count === 'number') return [`[SERVER]: You joined ${s(f.room)}. Members: ${f.count}`];
+      return [`[SERVER]: ${s(f.nick)} joined ${s(f.room)}.`];
     case 'left':
       return s(f.nick) === self ? [`[SERVER]: You left ${s(f.room)}.`] : [`[SERVER]: ${s(f.nick)} left ${s(f.room)}.`];
     case 'who': {

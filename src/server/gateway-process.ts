@@ -56,7 +56,7 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
     idleTimeoutMs: config.idleTimeoutMs,
     drainMs: config.drainMs,
     tls,
-    presence: { tickMs: config.presenceTickMs, maxUsers: config.presenceMaxUsers },
+    presence: { tickMs: config.presenceTickMs, maxUsers: config.presenceMaxUsers, roomMax: config.roomPresenceMax },
     limits: {
       rate: config.rate,
       burst: config.burst,

@@ -46,7 +46,7 @@ describe('presence batches on two gateways', () => {
   const tickMs = 500;
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
-    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', String(tickMs)]);
+    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', String(tickMs), '--room-presence-max', '2']);
   });
   afterAll(() => stopAll(gw));
 
@@ -62,6 +62,25 @@ describe('presence batches on two gateways', () => {
     expect(frame).toEqual({ type: 'presence', event: 'online', nick: b, ts: expect.any(Number), online: [b], offline: [] });
     expect(Object.keys(frame).slice(0, 4)).toEqual(['type', 'event', 'nick', 'ts']);
     [ann, bob, cat].forEach((c) => c.close());
+  });
+
+  it('announces joins and leaves in rooms up to --room-presence-max members, and counts above', async () => {
+    const room = `#big${++serial}`;
+    const [ann, bob, cat] = await Promise.all(['ann', 'bob', 'cat'].map((n, i) => connect(gw[i % 2]!.tcpPort, nick(n))));
+    await ann!.request({ type: 'join', room });
+    expect(await bob!.request({ type: 'join', room })).toMatchObject({ members: expect.arrayContaining([ann!.welcome!.nick, bob!.welcome!.nick]) });
+    await ann!.next('joined', (j) => j.nick === bob!.welcome!.nick);
+    const third = await cat!.request({ type: 'join', room });
+    expect(third).toMatchObject({ type: 'joined', nick: cat!.welcome!.nick, count: 3 });
+    expect(third.members).toBeUndefined();
+    expect(await cat!.request({ type: 'who', room })).toMatchObject({ users: [], count: 3 });
+    await cat!.request({ type: 'leave', room });
+    // Barrier: a message on the same room channel, after the join and leave that went unannounced.
+    const sent = await bob!.request({ type: 'send', to: room, text: 'after' });
+    await ann!.next('msg', (m) => m.id === sent.id);
+    expect(ann!.pending('joined')).toEqual([]);
+    expect(ann!.pending('left')).toEqual([]);
+    [ann, bob, cat].forEach((c) => c!.close());
   });
 
   it('lets an online-then-offline flap inside one tick reach nobody', async () => {

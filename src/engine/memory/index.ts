@@ -158,6 +158,10 @@ class MemoryPresence implements Presence {
     return [...(this.roomMembers.get(room)?.values() ?? [])];
   }
 
+  async size(room: RoomKey): Promise<number> {
+    return this.roomMembers.get(room)?.size ?? 0;
+  }
+
   async rooms(key: NickKey): Promise<RoomKey[]> {
     return [...(this.holders.get(key)?.rooms ?? [])];
   }

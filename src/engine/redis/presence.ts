@@ -148,6 +148,10 @@ export class RedisPresence implements Presence {
     return this.o.ops.guarded('members', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.members(room))));
   }
 
+  size(room: RoomKey): Promise<number> {
+    return this.o.ops.guarded('size', () => this.o.cmd.scard(this.o.keys.members(room)));
+  }
+
   rooms(key: NickKey): Promise<RoomKey[]> {
     return this.o.ops.guarded('rooms', async () => (await this.o.cmd.smembers(this.o.keys.userRooms(key))) as RoomKey[]);
   }
