@@ -84,7 +84,7 @@ export class Announcer implements Subscriber {
     // A gateway id holds no spaces, and no nick key holds `~`: never mistaken for a user.
     this.origin = `~${engine.gateway}`;
     this.ticksPerCount = Math.max(1, Math.round(countEveryMs / limits.tickMs));
-    engine.presence.onChange((change) => this.outgoing.note(change.key, change));
+    engine.online.onChange((change) => this.outgoing.note(change.key, change));
   }
 
   async start(): Promise<void> {
@@ -144,7 +144,7 @@ export class Announcer implements Subscriber {
   private async show(): Promise<void> {
     const countDue = ++this.ticks % this.ticksPerCount === 0;
     if (this.incoming.size === 0 && !(countDue && this.shownCount !== undefined)) return;
-    const count = await this.engine.presence.count();
+    const count = await this.engine.online.count();
     const changes = this.incoming.take();
     const ts = Date.now();
     if (count <= this.limits.maxUsers) {

@@ -78,7 +78,7 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
   if (ctx.closed) return;
   let members: Nick[];
   try {
-    members = await ctx.hub.engine.presence.join(room, claim);
+    members = await ctx.hub.engine.rooms.join(room, claim);
   } catch (err) {
     if (isNew) await ctx.unsubscribe(address);
     throw err;
@@ -97,11 +97,11 @@ async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'lea
   const { claim } = ctx;
   const room = roomKey(frame.room);
   const address = roomAddress(room);
-  const was = await ctx.hub.engine.presence.leave(room, claim);
+  const was = await ctx.hub.engine.rooms.leave(room, claim);
   if (ctx.rooms.delete(address)) await ctx.unsubscribe(address);
   if (!was) throw new ChorusError('not_in_room', `you are not in ${room}`);
   // Announced in a room that was small enough to announce it, as joins are.
-  if ((await ctx.hub.engine.presence.size(room)) < ctx.hub.presence.limits.roomMax) {
+  if ((await ctx.hub.engine.rooms.size(room)) < ctx.hub.presence.limits.roomMax) {
     await ctx.publish(address, { type: 'left', room, nick: claim.nick });
   }
   ctx.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
@@ -113,15 +113,15 @@ async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'lea
  * for a list that came whole, the list's length, as in version 1.
  */
 async function who(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'who' }>): Promise<void> {
-  const { presence } = ctx.hub.engine;
+  const { online, rooms } = ctx.hub.engine;
   if (frame.room === undefined) {
-    const { nicks: users, next } = await presence.page(frame.cursor, frame.limit ?? maxWhoPage);
+    const { nicks: users, next } = await online.page(frame.cursor, frame.limit ?? maxWhoPage);
     const whole = next === undefined && frame.cursor === undefined;
-    const count = whole ? users.length : await presence.count();
+    const count = whole ? users.length : await online.count();
     ctx.reply({ type: 'who', users, count, ...(next === undefined ? {} : { next }) }, frame.ref);
   } else {
     const room = roomKey(frame.room);
-    const users = await presence.members(room);
+    const users = await rooms.members(room);
     // A big room answers with its count, as its join does.
     const listed = users.length <= ctx.hub.presence.limits.roomMax;
     ctx.reply({ type: 'who', room, users: listed ? users : [], count: users.length }, frame.ref);
@@ -134,7 +134,7 @@ async function watch(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'wat
   if (frame.type === 'watch') watches.watch(ctx.watcher, frame.nicks);
   else watches.unwatch(ctx.watcher, frame.nicks);
   const nicks = watches.watched(ctx.watcher);
-  const online = new Set(await ctx.hub.engine.presence.among(nicks.map(nickKey)));
+  const online = new Set(await ctx.hub.engine.online.among(nicks.map(nickKey)));
   ctx.reply({ type: 'watching', nicks, online: nicks.filter((n) => online.has(nickKey(n))) }, frame.ref);
 }
 

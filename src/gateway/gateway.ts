@@ -134,7 +134,7 @@ export class Gateway implements Hub {
   private async refreshOnline(): Promise<void> {
     if (!this.engine.up) return;
     try {
-      this.metrics.onlineUsers.set(await this.engine.presence.count());
+      this.metrics.onlineUsers.set(await this.engine.online.count());
     } catch {
       /* the engine's status handler reports the outage */
     }

@@ -255,7 +255,7 @@ export class Session implements Subscriber {
     if (!claim) return;
     const { engine } = this.hub;
     try {
-      const online = await engine.presence.count();
+      const online = await engine.online.count();
       if (this.closed) return;
       this.reply({ type: 'welcome', nick: claim.nick, session, gateway: engine.gateway, online, version: protocolVersion }, frame.ref);
       this.welcomed = true;
@@ -372,10 +372,10 @@ export class Session implements Subscriber {
     this.hub.presence.watches.forget(this);
     await this.unsubscribeAll();
     if (!claim) return;
-    const { presence } = this.hub.engine;
+    const { claims } = this.hub.engine;
     const release = this.departure === 'release' || (!this.welcomed && !this.resuming);
     try {
-      const held = release ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
+      const held = release ? await claims.release(claim) : await claims.detach(claim, this.hub.limits.resumeGraceMs);
       if (held && this.announced) this.hub.presence.offline(claim);
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');

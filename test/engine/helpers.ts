@@ -38,6 +38,6 @@ export function tap(engine: Engine): Array<{ address: Address; env: Envelope }> 
 /** Every presence change an engine reports on its own (a reap, a write-back after one). */
 export function changesOf(engine: Engine): PresenceChange[] {
   const seen: PresenceChange[] = [];
-  engine.presence.onChange((change) => seen.push(change));
+  engine.online.onChange((change) => seen.push(change));
   return seen;
 }

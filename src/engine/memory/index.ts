@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Posted, Presence, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Rooms, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -18,7 +18,10 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
     bus,
-    presence,
+    // One process keeps claims, the online list and rooms in one place, seen through three interfaces.
+    claims: presence,
+    online: presence,
+    rooms: presence,
     history,
     up: true,
     onStatus: () => {},
@@ -65,7 +68,10 @@ interface Holder {
   expiry?: NodeJS.Timeout;
 }
 
-class MemoryPresence implements Presence {
+/** What starts a `who` cursor of this engine, so one it did not make is told apart. */
+const cursorMark = 'after:';
+
+class MemoryPresence implements Claims, Online, Rooms {
   private readonly holders = new Map<NickKey, Holder>();
   private readonly onlineNow = new Map<NickKey, Nick>();
   private readonly roomMembers = new Map<RoomKey, Map<NickKey, Nick>>();
@@ -116,15 +122,17 @@ class MemoryPresence implements Presence {
   /** One process has no other gateway to reap: every change here is a session's own. */
   onChange(): void {}
 
-  async online(): Promise<Nick[]> {
+  async list(): Promise<Nick[]> {
     return [...this.onlineNow.values()];
   }
 
-  /** Pages in nick key order; the cursor is the last key of the page before, so a departure cannot shift it. */
+  /** Pages in nick key order; the cursor names the last key of the page before, so a departure cannot shift it. */
   async page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
-    const keys = [...this.onlineNow.keys()].filter((k) => cursor === undefined || k > cursor).sort();
+    if (cursor !== undefined && !cursor.startsWith(cursorMark)) throw new ChorusError('bad_frame', 'that is not a cursor from an earlier who');
+    const after = cursor?.slice(cursorMark.length);
+    const keys = [...this.onlineNow.keys()].filter((k) => after === undefined || k > after).sort();
     const nicks = keys.slice(0, limit).map((k) => this.onlineNow.get(k)!);
-    return keys.length > limit ? { nicks, next: keys[limit - 1]! } : { nicks };
+    return keys.length > limit ? { nicks, next: cursorMark + keys[limit - 1]! } : { nicks };
   }
 
   async among(keys: readonly NickKey[]): Promise<NickKey[]> {
@@ -162,7 +170,7 @@ class MemoryPresence implements Presence {
     return this.roomMembers.get(room)?.size ?? 0;
   }
 
-  async rooms(key: NickKey): Promise<RoomKey[]> {
+  async of(key: NickKey): Promise<RoomKey[]> {
     return [...(this.holders.get(key)?.rooms ?? [])];
   }
 

@@ -2,8 +2,7 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import { ChorusError } from '../../protocol/errors.js';
-import type { Claim, OnlinePage, Presence, PresenceChange } from '../types.js';
+import type { Claim, Claims, Rooms } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import { inBatches, type Operations } from './operations.js';
@@ -38,13 +37,12 @@ type Outcome = [held: number, rooms: RoomKey[]];
  * are per connection (keys.ts presenceEntry), so that step can never undo a resume that came
  * in between. A gateway rewrites them from what it holds in memory whenever Redis lost them.
  */
-export class RedisPresence implements Presence {
+export class RedisPresence implements Claims, Rooms {
   private readonly live = new Map<NickKey, Live>();
   private readonly owed: OwedWork;
   /** Claims, releases and detaches not answered yet. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
-  private onChanged: (change: PresenceChange) => void = () => {};
 
   constructor(private readonly o: PresenceOptions) {
     this.owed = new OwedWork((owed) => this.finish(owed), o.ops, o.log);
@@ -66,53 +64,6 @@ export class RedisPresence implements Presence {
 
   detach(claim: Claim, graceMs: number): Promise<boolean> {
     return this.letGo('detach', claim, Date.now() + graceMs);
-  }
-
-  onChange(handler: (change: PresenceChange) => void): void {
-    this.onChanged = handler;
-  }
-
-  /** A change the lease made (a reap, or a write-back after one), for the gateway to announce. */
-  report(change: PresenceChange): void {
-    this.onChanged(change);
-  }
-
-  online(): Promise<Nick[]> {
-    return this.o.ops.guarded('online', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.online)));
-  }
-
-  /**
-   * SSCAN of the online set: its cursor is the page cursor. Scanned until `limit` entries
-   * are in or the scan is over, so a small set comes whole in one page, as v1's `who` did.
-   */
-  page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
-    if (cursor !== undefined && !/^[1-9]\d{0,19}$/.test(cursor)) {
-      return Promise.reject(new ChorusError('bad_frame', 'that is not a cursor from an earlier who'));
-    }
-    return this.o.ops.guarded('page', async () => {
-      const entries: string[] = [];
-      let at = cursor ?? '0';
-      do {
-        const [next, found] = await this.o.cmd.sscan(this.o.keys.online, at, 'COUNT', limit);
-        entries.push(...found);
-        at = next;
-      } while (at !== '0' && entries.length < limit);
-      const nicks = nicksOf(entries);
-      return at === '0' ? { nicks } : { nicks, next: at };
-    });
-  }
-
-  /** A nick key without an expiry is held by a connected session; a detached one counts down its grace period. */
-  among(keys: readonly NickKey[]): Promise<NickKey[]> {
-    return this.o.ops.guarded('among', async () => {
-      const ttls = await Promise.all(keys.map((k) => this.o.cmd.pttl(this.o.keys.nick(k))));
-      return keys.filter((_, i) => ttls[i] === -1);
-    });
-  }
-
-  /** Counts connections: for the moment a resume replaces one, a user counts twice. */
-  count(): Promise<number> {
-    return this.o.ops.guarded('count', () => this.o.cmd.scard(this.o.keys.online));
   }
 
   join(room: RoomKey, claim: Claim): Promise<Nick[]> {
@@ -152,7 +103,7 @@ export class RedisPresence implements Presence {
     return this.o.ops.guarded('size', () => this.o.cmd.scard(this.o.keys.members(room)));
   }
 
-  rooms(key: NickKey): Promise<RoomKey[]> {
+  of(key: NickKey): Promise<RoomKey[]> {
     return this.o.ops.guarded('rooms', async () => (await this.o.cmd.smembers(this.o.keys.userRooms(key))) as RoomKey[]);
   }
 
