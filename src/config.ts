@@ -52,6 +52,9 @@ const options = {
   maxConnections: { flag: 'max-connections', kind: 'int', default: '10000', help: 'connections per worker; more get too_many_connections' },
   leaseMs: { flag: 'lease-ms', kind: 'int', default: '3000', help: 'gateway lease in Redis: a gateway silent this long is presumed dead' },
   drainMs: { flag: 'drain-ms', kind: 'int', default: '5000', help: 'longest wait for clients to take their bye on shutdown' },
+  presenceTickMs: { flag: 'presence-tick-ms', kind: 'int', default: '250', help: 'presence changes are gathered and sent at most once per tick, as one batch' },
+  presenceMaxUsers: { flag: 'presence-max-users', kind: 'int', default: '1000', help: 'above this many online, no per-user public presence: clients get the count' },
+  roomPresenceMax: { flag: 'room-presence-max', kind: 'int', default: '250', help: 'rooms up to this many members announce joined/left; bigger ones give counts' },
 } satisfies Record<string, Option>;
 
 type Key = keyof typeof options;
@@ -96,6 +99,9 @@ export interface Config {
   maxConnections: number;
   leaseMs: number;
   drainMs: number;
+  presenceTickMs: number;
+  presenceMaxUsers: number;
+  roomPresenceMax: number;
 }
 
 export class ConfigError extends Error {}
@@ -179,6 +185,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
   if (config.joinRate < 1 || config.maxRoomsPerUser < 1 || config.maxRoomMembers < 1) {
     throw new ConfigError('--join-rate, --max-rooms-per-user and --max-room-members must be at least 1');
   }
+  if (config.presenceTickMs < 10) throw new ConfigError('--presence-tick-ms must be at least 10');
   if (config.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
   return Object.freeze(config);
 }

@@ -192,8 +192,10 @@ export default function () {
         }
         return;
       case 'presence':
-        if (f.event === 'online') rememberPeer(f.nick);
-        else if (f.event === 'offline') forgetPeer(f.nick);
+        // A batch (protocol version 2) lists a tick's arrivals and departures; a server of
+        // version 1 sends one change per frame, as event and nick. Count frames carry neither.
+        for (const n of Array.isArray(f.online) ? f.online : f.event === 'online' ? [f.nick] : []) rememberPeer(n);
+        for (const n of Array.isArray(f.offline) ? f.offline : f.event === 'offline' ? [f.nick] : []) forgetPeer(n);
         return;
       case 'ack': {
         const p = pending[f.ref];

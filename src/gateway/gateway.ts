@@ -7,6 +7,7 @@ import { encodeLine, errorFrame } from '../protocol/encode.js';
 import type { ErrorCode } from '../protocol/errors.js';
 import { Admission, trustList, type AdmissionLimits } from './admission.js';
 import type { Departure } from './departure.js';
+import { Announcer, type PresenceLimits } from './announcer.js';
 import type { Dialect } from './dialect.js';
 import { Doorway } from './doorway.js';
 import { Fanout } from './fanout.js';
@@ -32,6 +33,7 @@ export interface GatewayOptions extends AdmissionLimits {
   trustedProxies: readonly string[];
   drainMs: number;
   limits: Limits;
+  presence: PresenceLimits;
   tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -54,6 +56,7 @@ const refusals: Partial<Record<Departure, [ErrorCode, string]>> = {
  */
 export class Gateway implements Hub {
   readonly fanout: Fanout;
+  readonly presence: Announcer;
   readonly limits: Limits;
   /** Each open session and its socket side, which the deadline sweep reads. */
   private readonly sessions = new Map<Session, Peer>();
@@ -74,6 +77,7 @@ export class Gateway implements Hub {
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
+    this.presence = new Announcer(engine, this.fanout, metrics, opts.presence, log);
     const trusted = trustList(opts.trustedProxies);
     this.doorway = new Doorway({
       helloTimeoutMs: opts.helloTimeoutMs,
@@ -107,6 +111,7 @@ export class Gateway implements Hub {
   async start(): Promise<{ tcpPort: number; wsPort: number }> {
     await this.engine.start();
     this.metrics.engineUp.set(this.engine.up ? 1 : 0);
+    await this.presence.start();
     const tcpPort = await listen(this.tcp, this.opts.host, this.opts.tcpPort);
     const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
     this.state = 'running';
@@ -182,7 +187,7 @@ export class Gateway implements Hub {
   private async refreshOnline(): Promise<void> {
     if (!this.engine.up) return;
     try {
-      this.metrics.onlineUsers.set(await this.engine.presence.count());
+      this.metrics.onlineUsers.set(await this.engine.online.count());
     } catch {
       /* the engine's status handler reports the outage */
     }
@@ -199,6 +204,7 @@ export class Gateway implements Hub {
     const closing = [close(this.tcp), close(this.ws)];
     const bye = Promise.all([...this.sessions.keys()].map((s) => s.drain()));
     await Promise.race([bye, delay(this.opts.drainMs)]);
+    await this.presence.stop();
     await this.engine.stop();
     // Connections that had not spoken yet are refused with `unavailable` if they do now;
     // closed sockets that linger (a peer not taking its last bytes) have their own

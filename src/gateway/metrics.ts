@@ -76,6 +76,16 @@ export function createMetrics(registry: Registry, worker: string) {
       help: 'Client frames over the rate limit that were delayed (fakelag) rather than handled at once',
       registers: [registry],
     }),
+    presenceFrames: new Counter({
+      name: 'chorus_presence_frames_total',
+      help: 'Presence frames handed to clients: at most one per client per presence tick',
+      registers: [registry],
+    }),
+    presenceBatches: new Counter({
+      name: 'chorus_presence_batches_total',
+      help: 'Presence batches this gateway published to the others: at most one per presence tick',
+      registers: [registry],
+    }),
     engineUp: new Gauge({
       name: 'chorus_engine_up',
       help: '1 while the engine (Redis) is reachable',

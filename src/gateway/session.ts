@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Claim, Engine, Envelope } from '../engine/types.js';
-import { encodeLine, errorFrame, presenceFrame, protocolVersion } from '../protocol/encode.js';
+import { encodeLine, errorFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
+import type { Announcer } from './announcer.js';
 import { runCommand, type CommandContext } from './commands.js';
 import type { Departure } from './departure.js';
 import type { Dialect } from './dialect.js';
@@ -27,6 +28,8 @@ export interface Limits extends FloodLimits, JoinLimits {
 export interface Hub {
   readonly engine: Engine;
   readonly fanout: Fanout;
+  /** Where this gateway's presence changes go: published and shown once per tick. */
+  readonly presence: Announcer;
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -238,6 +241,7 @@ export class Session implements Subscriber {
       get closed() {
         return self.closed;
       },
+      watcher: this,
       reply: (frame, ref) => this.reply(frame, ref),
       replyJson: (json) => this.outbox.write(this.dialect.encodeJson(json, this.shown), 'reply'),
       subscribe: (address) => this.subscribe(address),
@@ -254,12 +258,12 @@ export class Session implements Subscriber {
     if (!claim) return;
     const { engine } = this.hub;
     try {
-      const online = await engine.presence.count();
+      const online = await engine.online.count();
       if (this.closed) return;
       this.reply({ type: 'welcome', nick: claim.nick, session, gateway: engine.gateway, online, version: protocolVersion }, frame.ref);
       this.welcomed = true;
       this.hub.log.info({ nick: claim.nick, remote: this.peer.remote, transport: this.peer.transport, resumed: !!frame.resume }, 'registered');
-      await this.announce('online', claim);
+      this.hub.presence.online(claim);
       this.announced = true;
       if (frame.resume) {
         const cursors = replayCursors([...this.subscribed], frame.resume.last, session, engine.history);
@@ -321,11 +325,6 @@ export class Session implements Subscriber {
     if (!this.closed) this.state = 'greeting';
   }
 
-  private async announce(event: 'online' | 'offline', claim: Claim): Promise<void> {
-    const env: Envelope = { id: '', ts: Date.now(), from: claim.key, line: encodeLine(presenceFrame(event, claim.nick, Date.now())) };
-    await this.hub.engine.bus.publish('*', env);
-  }
-
   private async publish(address: Address, frame: object): Promise<void> {
     const env: Envelope = { id: '', ts: Date.now(), from: this.self, line: encodeLine(frame) };
     await this.hub.engine.bus.publish(address, env);
@@ -375,13 +374,14 @@ export class Session implements Subscriber {
   private async letGo(): Promise<void> {
     const claim = this.claim;
     this.claim = undefined;
+    this.hub.presence.watches.forget(this);
     await this.unsubscribeAll();
     if (!claim) return;
-    const { presence } = this.hub.engine;
+    const { claims } = this.hub.engine;
     const release = this.departure === 'release' || (!this.welcomed && !this.resuming);
     try {
-      const held = release ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
-      if (held && this.announced) await this.announce('offline', claim);
+      const held = release ? await claims.release(claim) : await claims.detach(claim, this.hub.limits.resumeGraceMs);
+      if (held && this.announced) this.hub.presence.offline(claim);
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');
     }

@@ -64,6 +64,7 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
     trustedProxies: config.trustedProxies,
     drainMs: config.drainMs,
     tls,
+    presence: { tickMs: config.presenceTickMs, maxUsers: config.presenceMaxUsers, roomMax: config.roomPresenceMax },
     limits: {
       rate: config.rate,
       burst: config.burst,

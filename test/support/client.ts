@@ -66,8 +66,8 @@ export class TestClient {
     return this.take((f) => f.type === type && where(f), `a ${type} frame`, timeoutMs);
   }
 
-  async hello(nick: string, extra: Frame = {}): Promise<Frame> {
-    const reply = await this.request({ type: 'hello', nick, ...extra });
+  async hello(nick: string, extra: Frame = {}, timeoutMs = 5_000): Promise<Frame> {
+    const reply = await this.request({ type: 'hello', nick, ...extra }, timeoutMs);
     if (reply.type === 'welcome') this.welcome = reply;
     return reply;
   }
@@ -197,3 +197,8 @@ export function legacyBodies(stream: Buffer): string[] {
   }
   return bodies;
 }
+
+/** Matches a presence batch that has `nick` coming online (alone, or among others in its tick). */
+export const wentOnline = (nick: string) => (p: Frame): boolean => Array.isArray(p.online) && p.online.includes(nick);
+/** Matches a presence batch that has `nick` going offline. */
+export const wentOffline = (nick: string) => (p: Frame): boolean => Array.isArray(p.offline) && p.offline.includes(nick);

@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, Replayable, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, Rooms, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -18,7 +18,10 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
     bus,
-    presence,
+    // One process keeps claims, the online list and rooms in one place, seen through three interfaces.
+    claims: presence,
+    online: presence,
+    rooms: presence,
     history,
     up: true,
     onStatus: () => {},
@@ -65,7 +68,10 @@ interface Holder {
   expiry?: NodeJS.Timeout;
 }
 
-class MemoryPresence implements Presence {
+/** What starts a `who` cursor of this engine, so one it did not make is told apart. */
+const cursorMark = 'after:';
+
+class MemoryPresence implements Claims, Online, Rooms {
   private readonly holders = new Map<NickKey, Holder>();
   private readonly onlineNow = new Map<NickKey, Nick>();
   private readonly roomMembers = new Map<RoomKey, Map<NickKey, Nick>>();
@@ -113,8 +119,24 @@ class MemoryPresence implements Presence {
     return true;
   }
 
-  async online(): Promise<Nick[]> {
+  /** One process has no other gateway to reap: every change here is a session's own. */
+  onChange(): void {}
+
+  async list(): Promise<Nick[]> {
     return [...this.onlineNow.values()];
+  }
+
+  /** Pages in nick key order; the cursor names the last key of the page before, so a departure cannot shift it. */
+  async page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    if (cursor !== undefined && !cursor.startsWith(cursorMark)) throw new ChorusError('bad_frame', 'that is not a cursor from an earlier who');
+    const after = cursor?.slice(cursorMark.length);
+    const keys = [...this.onlineNow.keys()].filter((k) => after === undefined || k > after).sort();
+    const nicks = keys.slice(0, limit).map((k) => this.onlineNow.get(k)!);
+    return keys.length > limit ? { nicks, next: cursorMark + keys[limit - 1]! } : { nicks };
+  }
+
+  async among(keys: readonly NickKey[]): Promise<NickKey[]> {
+    return keys.filter((k) => this.onlineNow.has(k));
   }
 
   async count(): Promise<number> {
@@ -144,7 +166,11 @@ class MemoryPresence implements Presence {
     return [...(this.roomMembers.get(room)?.values() ?? [])];
   }
 
-  async rooms(key: NickKey): Promise<RoomKey[]> {
+  async size(room: RoomKey): Promise<number> {
+    return this.roomMembers.get(room)?.size ?? 0;
+  }
+
+  async of(key: NickKey): Promise<RoomKey[]> {
     return [...(this.holders.get(key)?.rooms ?? [])];
   }
 
