@@ -53,7 +53,12 @@ export class Doorway {
       this.waiting.delete(raw);
       if (!settled) opts.onDrop(this.why.get(raw) ?? 'closed');
     });
-    let address = plainAddress(raw.remoteAddress ?? '');
+    // Reset before we got to it (a balancer's port probe): there is nobody to serve.
+    if (raw.remoteAddress === undefined) {
+      raw.destroy();
+      return undefined;
+    }
+    let address = plainAddress(raw.remoteAddress);
     let port = raw.remotePort ?? 0;
     if (opts.proxies && trusts(opts.proxies, address)) {
       try {
