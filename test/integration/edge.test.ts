@@ -267,3 +267,19 @@ describe('draining', () => {
     await s.exited;
   });
 });
+
+describe('the metrics port', () => {
+  it('listens on --metrics-host, loopback by default, not on the client address', async () => {
+    const plain = await startServer();
+    const listening = await plain.waitForLog((l) => l.msg === 'listening', 'the listening log');
+    expect(listening.metricsHost).toBe('127.0.0.1');
+    await plain.stop();
+    // Another loopback address for the metrics: the client address (127.0.0.1) must not serve them.
+    const apart = await startServer(['--metrics-host', '127.0.0.2']);
+    const res = await fetch(`http://127.0.0.2:${apart.metricsPort}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('chorus_disconnects_total');
+    await expect(fetch(`http://127.0.0.1:${apart.metricsPort}/metrics`)).rejects.toThrow();
+    await apart.stop();
+  });
+});
