@@ -191,6 +191,9 @@ describe('per-address limits', () => {
     await tcp.waitClosed();
     const ws = new WebSocket(`ws://127.0.0.1:${s.wsPort}`);
     expect(await wsClosed(ws)).toBe(1013);
+    // A refused socket that stays silent is not held until the hello timeout (10 s here).
+    const silent = await RawClient.connect(s.tcpPort);
+    await silent.waitClosed(5_000);
     held[0]!.close();
     // A refusal at the door answers no ref: wait for whichever frame comes.
     await waitUntil(async () => {
