@@ -15,6 +15,9 @@ export interface DoorwayOptions {
   onDrop(reason: Departure): void;
 }
 
+/** How long a connection refused by a per-address limit may take to show its mode before it is dropped. */
+const refusedGraceMs = 2_000;
+
 /** A connection through the door: its client's address, and whether the per-address limits let it in. */
 export interface Arrival {
   /** Paused when bytes were read ahead (a PROXY header): attach a reader, then resume(). */
@@ -46,14 +49,19 @@ export class Doorway {
     const openedAt = Date.now();
     let settled = false;
     this.waiting.add(raw);
-    const deadline = setTimeout(() => this.drop(raw, 'hello_timeout'), opts.helloTimeoutMs);
+    let deadline = setTimeout(() => this.drop(raw, 'hello_timeout'), opts.helloTimeoutMs).unref();
     raw.on('error', () => raw.destroy());
     raw.once('close', () => {
       clearTimeout(deadline);
       this.waiting.delete(raw);
       if (!settled) opts.onDrop(this.why.get(raw) ?? 'closed');
     });
-    let address = plainAddress(raw.remoteAddress ?? '');
+    // Reset before we got to it (a balancer's port probe): there is nobody to serve.
+    if (raw.remoteAddress === undefined) {
+      raw.destroy();
+      return undefined;
+    }
+    let address = plainAddress(raw.remoteAddress);
     let port = raw.remotePort ?? 0;
     if (opts.proxies && trusts(opts.proxies, address)) {
       try {
@@ -67,7 +75,14 @@ export class Doorway {
     }
     if (raw.destroyed) return undefined;
     const refusal = opts.admission.admit(address);
-    if (refusal === undefined) raw.once('close', () => opts.admission.release(address));
+    if (refusal === undefined) {
+      raw.once('close', () => opts.admission.release(address));
+    } else {
+      // Refused connections are not counted, so they must not linger either: a client gets
+      // a moment to show its mode (and be told why in its dialect), a silent socket no more.
+      clearTimeout(deadline);
+      deadline = setTimeout(() => this.drop(raw, refusal), Math.min(opts.helloTimeoutMs, refusedGraceMs)).unref();
+    }
     let socket: net.Socket = raw;
     if (opts.tls) {
       try {

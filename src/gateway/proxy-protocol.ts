@@ -9,7 +9,8 @@ import net from 'node:net';
 /** The client a header names; undefined for LOCAL / UNKNOWN (a health check: the connection is the proxy's own). */
 export type ProxySource = { address: string; port: number } | undefined;
 
-export type ProxyParse = { source: ProxySource; length: number } | 'incomplete';
+/** 'none': these bytes cannot start a header, so the connection has none (length 0). */
+export type ProxyParse = { source: ProxySource; length: number } | 'incomplete' | 'none';
 
 export class ProxyProtocolError extends Error {}
 
@@ -20,18 +21,27 @@ const v2HeaderBytes = 16;
 /** Addresses plus TLVs; HAProxy sends a few dozen bytes, and a header holds a socket until read. */
 const v2MaxPayload = 2048;
 
-/** Parses the header at the start of `head`: its client and length, 'incomplete', or throws ProxyProtocolError. */
+const v1Prefix = Buffer.from('PROXY ', 'latin1');
+
+/**
+ * Parses the header at the start of `head`: its client and length, 'incomplete', 'none'
+ * (the bytes start no header: JSON, text, legacy or HTTP), or throws ProxyProtocolError
+ * for a header that is malformed.
+ */
 export function parseProxyHeader(head: Buffer): ProxyParse {
   if (head.length === 0) return 'incomplete';
-  if (head[0] === 0x50) return parseV1(head);
-  if (head[0] === 0x0d) return parseV2(head);
-  throw new ProxyProtocolError('no PROXY header');
+  if (startsLike(head, v1Prefix)) return head.length < v1Prefix.length ? 'incomplete' : parseV1(head);
+  if (startsLike(head, v2Signature)) return parseV2(head);
+  return 'none';
+}
+
+/** Whether `head` is a prefix of `sig`, or starts with all of it. */
+function startsLike(head: Buffer, sig: Buffer): boolean {
+  const n = Math.min(head.length, sig.length);
+  return head.subarray(0, n).equals(sig.subarray(0, n));
 }
 
 function parseV1(head: Buffer): ProxyParse {
-  const prefix = 'PROXY ';
-  const seen = head.toString('latin1', 0, Math.min(head.length, prefix.length));
-  if (!prefix.startsWith(seen)) throw new ProxyProtocolError('no PROXY header');
   const end = head.indexOf('\r\n', 0, 'latin1');
   if (end < 0) {
     if (head.length >= v1MaxBytes) throw new ProxyProtocolError('PROXY v1 line too long');
@@ -56,8 +66,6 @@ function v1Port(text: string): number {
 }
 
 function parseV2(head: Buffer): ProxyParse {
-  const sig = head.subarray(0, Math.min(head.length, v2Signature.length));
-  if (!sig.equals(v2Signature.subarray(0, sig.length))) throw new ProxyProtocolError('no PROXY header');
   if (head.length < v2HeaderBytes) return 'incomplete';
   const versionCommand = head[12]!;
   const family = head[13]!;
@@ -93,9 +101,11 @@ function ipv6(bytes: Buffer): string {
 }
 
 /**
- * Reads the PROXY header off a fresh socket and puts back whatever followed it. Rejects with
- * ProxyProtocolError on a malformed header or if the socket closes first; the caller's
- * connection deadline bounds how long a trickling header may take.
+ * Reads the PROXY header, if there is one, off a fresh socket from a trusted proxy and puts
+ * back whatever followed it. No header is no error: the balancer's own connections (and
+ * clients on its host) speak for themselves. Rejects with ProxyProtocolError on a
+ * malformed header or if the socket closes first; the caller's connection deadline bounds
+ * how long a trickling header may take.
  */
 export function readProxyHeader(socket: net.Socket): Promise<ProxySource> {
   return new Promise((resolve, reject) => {
@@ -115,10 +125,11 @@ export function readProxyHeader(socket: net.Socket): Promise<ProxySource> {
         return done(() => reject(err));
       }
       if (parsed === 'incomplete') return;
+      const { source, length } = parsed === 'none' ? { source: undefined, length: 0 } : parsed;
       done(() => {
         socket.pause();
-        if (head.length > parsed.length) socket.unshift(head.subarray(parsed.length));
-        resolve(parsed.source);
+        if (head.length > length) socket.unshift(head.subarray(length));
+        resolve(source);
       });
     };
     socket.on('data', onData);

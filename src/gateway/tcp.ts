@@ -92,7 +92,10 @@ class TcpPeer implements Peer {
   }
 
   end(): void {
-    // Reading again lets the client's own FIN (or its last bytes) come in: a paused socket never sees it.
+    // Whatever the client still sends is read and dropped, unparsed (a flood may have
+    // megabytes in flight), so that its FIN comes in: a paused socket never sees it.
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => {});
     this.socket.resume();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), closeTimeoutMs).unref();

@@ -67,7 +67,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     if (!announced && listening.size === config.workers) {
       announced = true;
       const { tcpPort, wsPort } = msg;
-      log.info({ tcpPort, wsPort, metricsPort: health.port, workers: config.workers, engine: 'redis' }, 'listening');
+      log.info({ tcpPort, wsPort, metricsHost: config.metricsHost, metricsPort: health.port, workers: config.workers, engine: 'redis' }, 'listening');
     }
   };
 

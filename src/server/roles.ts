@@ -15,7 +15,7 @@ export async function runSingle(config: Config, log: Logger): Promise<void> {
     ready: () => gateway.ready,
     metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
   });
-  log.info({ ...ports, metricsPort: health.port, engine: 'memory', workers: 1 }, 'listening');
+  log.info({ ...ports, metricsHost: config.metricsHost, metricsPort: health.port, engine: 'memory', workers: 1 }, 'listening');
   onShutdownSignal(log, config.drainMs + stopMarginMs, async () => {
     await gateway.stop();
     health.server.close();

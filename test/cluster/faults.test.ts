@@ -28,7 +28,8 @@ describe.each(stores.each)('faults on %s', (_name, store) => {
   afterAll(() => stopAll(gw));
 
   it('survives kill -9 of a gateway: ghosts vanish within 10 s, resumed clients get every acked message once', async () => {
-    gw = await startGateways(3, store());
+    // Behind the shipped haproxy.cfg, which sends PROXY v2 headers; direct clients still work.
+    gw = await startGateways(3, store(), ['--proxy-protocol', '--trusted-proxies', '127.0.0.1']);
     const lb = await startHaproxy({ gateways: gw });
     try {
       const victim = gw[0]!;

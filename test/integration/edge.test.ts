@@ -191,6 +191,9 @@ describe('per-address limits', () => {
     await tcp.waitClosed();
     const ws = new WebSocket(`ws://127.0.0.1:${s.wsPort}`);
     expect(await wsClosed(ws)).toBe(1013);
+    // A refused socket that stays silent is not held until the hello timeout (10 s here).
+    const silent = await RawClient.connect(s.tcpPort);
+    await silent.waitClosed(5_000);
     held[0]!.close();
     // A refusal at the door answers no ref: wait for whichever frame comes.
     await waitUntil(async () => {
@@ -265,5 +268,21 @@ describe('draining', () => {
     expect(raw.text).not.toContain('too_many_connections');
     expect(ws.received.some((f) => f.type === 'bye' && f.reason === 'restart')).toBe(true);
     await s.exited;
+  });
+});
+
+describe('the metrics port', () => {
+  it('listens on --metrics-host, loopback by default, not on the client address', async () => {
+    const plain = await startServer();
+    const listening = await plain.waitForLog((l) => l.msg === 'listening', 'the listening log');
+    expect(listening.metricsHost).toBe('127.0.0.1');
+    await plain.stop();
+    // Another loopback address for the metrics: the client address (127.0.0.1) must not serve them.
+    const apart = await startServer(['--metrics-host', '127.0.0.2']);
+    const res = await fetch(`http://127.0.0.2:${apart.metricsPort}/metrics`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('chorus_disconnects_total');
+    await expect(fetch(`http://127.0.0.1:${apart.metricsPort}/metrics`)).rejects.toThrow();
+    await apart.stop();
   });
 });

@@ -78,13 +78,19 @@ describe('behind a trusted proxy', () => {
     c.close();
   });
 
-  it('closes a connection from a trusted proxy whose header is malformed or missing', async () => {
+  it('closes a connection from a trusted proxy whose header is malformed', async () => {
     const before = await disconnects(server, 'proxy_protocol');
     const bad = await tcpAs(server.tcpPort, 'PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n', 'eve');
-    const missing = await tcpAs(server.tcpPort, '', 'eve');
-    await Promise.all([bad.waitClosed(), missing.waitClosed()]);
-    expect(bad.text + missing.text).toBe('');
+    const badV2 = await tcpAs(server.tcpPort, Buffer.concat([v2Signature, Buffer.from([0x21, 0x11, 0x00, 0x04, 1, 2, 3, 4])]), 'eve');
+    await Promise.all([bad.waitClosed(), badV2.waitClosed()]);
+    expect(bad.text + badV2.text).toBe('');
     expect(await disconnects(server, 'proxy_protocol')).toBe(before + 2);
+  });
+
+  it('takes a connection from a trusted proxy without a header as the proxy\'s own', async () => {
+    const own = await tcpAs(server.tcpPort, '', 'fin');
+    await own.waitFor('"welcome"');
+    own.close();
   });
 });
 
