@@ -101,14 +101,21 @@ export interface Online {
   onChange(handler: (change: PresenceChange) => void): void;
 }
 
+export interface RoomJoin {
+  readonly count: number;
+  /** Absent when the room holds more than the join's `listUpTo`. */
+  readonly members?: Nick[];
+}
+
 /** Room membership: kept through a grace period with the nick, given back by a resume claim. */
 export interface Rooms {
   /**
-   * Adds the user to the room and returns its members, the user included. Throws a fatal
+   * Adds the user to the room; answers how many are in it now, the user included, and who,
+   * when they are at most `listUpTo` (a big room's list is never fetched). Throws a fatal
    * ChorusError `resume_failed` (and changes nothing) when this connection no longer holds
    * the nick (its session resumed elsewhere, or it detached or released it), as leave does.
    */
-  join(room: RoomKey, claim: Claim): Promise<Nick[]>;
+  join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin>;
   /** False when the user was not in the room. */
   leave(room: RoomKey, claim: Claim): Promise<boolean>;
   members(room: RoomKey): Promise<Nick[]>;

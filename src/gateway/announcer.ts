@@ -130,14 +130,23 @@ export class Announcer implements Subscriber {
       .finally(() => (this.working = undefined));
   }
 
-  /** This gateway's changes, to the others; shown here at once (the bus does not bring them back first). */
+  /**
+   * This gateway's changes, to the others; shown here once published (not waiting for the bus
+   * to bring them back). A batch that could not be published is tried again next tick, with
+   * whatever changed since noted after it.
+   */
   private async publish(): Promise<void> {
     if (this.outgoing.size === 0) return;
     const batch = this.outgoing.take();
-    for (const [key, change] of batch) this.incoming.note(key, change);
-    const ts = Date.now();
+    try {
+      await this.engine.bus.publish(presenceAddress, this.envelope(this.origin, presenceFrame(Date.now(), ...split(batch))));
+    } catch (err) {
+      const since = this.outgoing.take();
+      for (const changes of [batch, since]) for (const [key, change] of changes) this.outgoing.note(key, change);
+      throw err;
+    }
     this.metrics.presenceBatches.inc();
-    await this.engine.bus.publish(presenceAddress, this.envelope(this.origin, presenceFrame(ts, ...split(batch))));
+    for (const [key, change] of batch) this.incoming.note(key, change);
   }
 
   /** What the cluster changed this tick, to this gateway's clients: one frame each at most. */

@@ -1,8 +1,8 @@
-import type { Claim } from '../engine/types.js';
+import type { Claim, RoomJoin } from '../engine/types.js';
 import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
-import { nickKey, roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import { nickKey, roomAddress, roomKey, targetText, type Address } from '../protocol/names.js';
 import type { Subscriber } from './fanout.js';
 import type { JoinGuard } from './joins.js';
 import type { Hub } from './session.js';
@@ -80,26 +80,26 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
   ctx.joins.check(isNew, ctx.rooms.size);
   await ctx.subscribe(address);
   if (ctx.closed) return;
-  let members: Nick[];
+  let joined: RoomJoin;
   try {
-    members = await ctx.hub.engine.rooms.join(room, claim);
+    joined = await ctx.hub.engine.rooms.join(room, claim, ctx.hub.presence.limits.roomMax);
   } catch (err) {
     if (isNew) await ctx.unsubscribe(address);
     throw err;
   }
   if (ctx.closed) return;
-  if (isNew && ctx.joins.overfull(members.length)) {
+  if (isNew && ctx.joins.overfull(joined.count)) {
     await ctx.hub.engine.rooms.leave(room, claim);
     await ctx.unsubscribe(address);
     throw ctx.joins.roomFull(room);
   }
-  const small = members.length <= ctx.hub.presence.limits.roomMax;
+  const { members } = joined;
   if (isNew) {
     ctx.rooms.add(address);
-    if (small) await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
+    if (members) await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
   }
   // A big room's members are not listed (nor told of each arrival): the joiner gets the count.
-  ctx.reply(small ? { type: 'joined', room, nick: claim.nick, members } : { type: 'joined', room, nick: claim.nick, count: members.length }, frame.ref);
+  ctx.reply(members ? { type: 'joined', room, nick: claim.nick, members } : { type: 'joined', room, nick: claim.nick, count: joined.count }, frame.ref);
 }
 
 async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'leave' }>): Promise<void> {

@@ -85,6 +85,18 @@ describe('chorus, the console client (piped)', () => {
     await Promise.all([ann.end(), bob.end()]);
   });
 
+  it('watches a nick with !watch and stops with !unwatch', async () => {
+    const ann = await join('ann20');
+    ann.type('!watch bob20');
+    await ann.waitFor('[SERVER]: watching bob20\n');
+    const bob = await join('bob20');
+    await ann.waitFor(/bob20 joined the chat|joined: .*bob20/);
+    ann.type('!watch cat20', '!unwatch bob20');
+    await ann.waitFor('[SERVER]: watching bob20 (online), cat20\n');
+    await ann.waitFor('[SERVER]: watching cat20\n');
+    await Promise.all([ann.end(), bob.end()]);
+  });
+
   it('shows this session\'s conversation with !history, sent and received, in order', async () => {
     const bob = await join('bob5');
     const ann = await join('ann5');

@@ -46,7 +46,7 @@ describe('presence batches on two gateways', () => {
   const tickMs = 500;
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
-    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', String(tickMs), '--room-presence-max', '2']);
+    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', String(tickMs), '--room-presence-max', '2', '--lease-ms', '10000']);
   });
   afterAll(() => stopAll(gw));
 
@@ -129,7 +129,9 @@ describe('presence above --presence-max-users', () => {
   const maxUsers = 100;
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
-    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', '250', '--presence-max-users', String(maxUsers)]);
+    // A lease long enough that a gateway stalled by a loaded machine is not reaped meanwhile:
+    // its users would be announced offline and back, names the crowd would rightly hear.
+    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', '250', '--presence-max-users', String(maxUsers), '--lease-ms', '10000']);
   });
   afterAll(() => stopAll(gw));
 
@@ -168,7 +170,7 @@ describe('watch lists', () => {
   let gw: ServerHandle[] = [];
   beforeAll(async () => {
     // One user online already passes the threshold: public presence is off, only watches remain.
-    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', '250', '--presence-max-users', '1']);
+    gw = await startGateways(2, { redis: redis.url }, ['--presence-tick-ms', '250', '--presence-max-users', '1', '--lease-ms', '10000']);
   });
   afterAll(() => stopAll(gw));
 

@@ -81,7 +81,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const e = await make();
       const ann = claimOf('ann');
       await e.claims.claim(ann, 'new');
-      await e.rooms.join(room, ann);
+      await e.rooms.join(room, ann, 100);
       await e.claims.detach(ann, 60_000);
       expect(await e.online.list()).toEqual([]);
       expect(await e.rooms.members(room)).toEqual([]);
@@ -97,7 +97,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const e = await make();
       const ann = claimOf('ann');
       await e.claims.claim(ann, 'new');
-      await e.rooms.join(room, ann);
+      await e.rooms.join(room, ann, 100);
       // The client resumed before its old connection was noticed to be gone.
       const again = reconnected(ann);
       expect(await e.claims.claim(again, 'resume')).toBe(true);
@@ -108,7 +108,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e.rooms.members(room)).toEqual(['ann']);
       expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(false);
       // The old connection can act for ann no more; the new one can.
-      await expect(e.rooms.join(roomKey(parseRoom('#ops')), ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.rooms.join(roomKey(parseRoom('#ops')), ann, 100)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
       await expect(e.rooms.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed' });
       await expect(e.history.post(draft(ann, roomAt, 'stale'))).rejects.toMatchObject({ code: 'not_in_room' });
       await expect(e.history.post(draft(again, roomAt, 'still here'))).resolves.toMatchObject({ duplicate: false });
@@ -144,9 +144,9 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const ops = roomKey(parseRoom('#ops'));
       const ann = claimOf('ann');
       await e.claims.claim(ann, 'new');
-      await e.rooms.join(room, ann);
+      await e.rooms.join(room, ann, 100);
       await e.claims.detach(ann, 60_000);
-      await expect(e.rooms.join(ops, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.rooms.join(ops, ann, 100)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
       await expect(e.rooms.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
       expect(await e.rooms.members(ops)).toEqual([]);
       expect(await e.rooms.members(room)).toEqual([]);
@@ -157,7 +157,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const bob = claimOf('bob');
       await e.claims.claim(bob, 'new');
       await e.claims.release(bob);
-      await expect(e.rooms.join(ops, bob)).rejects.toMatchObject({ code: 'resume_failed' });
+      await expect(e.rooms.join(ops, bob, 100)).rejects.toMatchObject({ code: 'resume_failed' });
       expect(await e.rooms.members(ops)).toEqual([]);
     });
 
@@ -167,7 +167,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       await e.claims.claim(ann, 'new');
       const stopping = e.stop();
       await expect(e.claims.claim(claimOf('bob'), 'new')).rejects.toMatchObject({ code: 'unavailable' });
-      await expect(e.rooms.join(room, ann)).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(e.rooms.join(room, ann, 100)).rejects.toMatchObject({ code: 'unavailable' });
       await stopping;
     });
 
@@ -216,8 +216,15 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const bob = claimOf('bob');
       await e.claims.claim(ann, 'new');
       await e.claims.claim(bob, 'new');
-      expect(await e.rooms.join(room, ann)).toEqual(['ann']);
-      expect((await e.rooms.join(room, bob)).sort()).toEqual(['ann', 'bob']);
+      expect(await e.rooms.join(room, ann, 10)).toEqual({ count: 1, members: ['ann'] });
+      const second = await e.rooms.join(room, bob, 10);
+      expect(second.count).toBe(2);
+      expect(second.members?.sort()).toEqual(['ann', 'bob']);
+      // Past `listUpTo`, only the count: a big room's list is never fetched.
+      const cat = claimOf('cat');
+      await e.claims.claim(cat, 'new');
+      expect(await e.rooms.join(room, cat, 2)).toEqual({ count: 3 });
+      await e.rooms.leave(room, cat);
       expect(await e.rooms.leave(room, ann)).toBe(true);
       expect(await e.rooms.leave(room, ann)).toBe(false);
       expect(await e.rooms.members(room)).toEqual(['bob']);
@@ -297,7 +304,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       await expect(e.history.post(draft(ann, '@ghost', 'hello?'))).rejects.toMatchObject({ code: 'no_such_user' });
       await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toBeInstanceOf(ChorusError);
       await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toMatchObject({ code: 'not_in_room' });
-      await e.rooms.join(room, ann);
+      await e.rooms.join(room, ann, 100);
       await expect(e.history.post(draft(ann, roomAt, 'hello!'))).resolves.toMatchObject({ duplicate: false });
     });
 

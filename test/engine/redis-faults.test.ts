@@ -113,7 +113,7 @@ engine.online.onChange((change) => process.stdout.write('change ' + JSON.stringi
 await engine.start();
 for (const user of spec.users) {
   if (!(await engine.claims.claim(user.claim, 'new'))) throw new Error('claim refused: ' + user.claim.nick);
-  for (const room of user.rooms) await engine.rooms.join(room, user.claim);
+  for (const room of user.rooms) await engine.rooms.join(room, user.claim, 100);
 }
 process.stdout.write('ready\\n');
 setInterval(() => {}, 60_000);
@@ -232,7 +232,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const ann = claimOf('ann');
     const bob = claimOf('bob');
     await a.claims.claim(ann, 'new');
-    await a.rooms.join(devKey, ann);
+    await a.rooms.join(devKey, ann, 100);
     await b.claims.claim(bob, 'new');
     const again = reconnected(ann);
     expect(await b.claims.claim(again, 'resume')).toBe(true);
@@ -265,7 +265,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
       await a.start();
       const ann = claimOf('ann');
       await a.claims.claim(ann, 'new');
-      await a.rooms.join(devKey, ann);
+      await a.rooms.join(devKey, ann, 100);
       const detached = a.claims.detach(ann, 60_000);
       await eventually(async () => expect(await raw.pttl(`${chat.options().prefix}{u:ann}:nick`)).toBeGreaterThan(0));
       expect(await b.claims.claim(reconnected(ann), 'resume')).toBe(true);
@@ -320,8 +320,8 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     await a.claims.claim(ann, 'new');
     await b.claims.claim(bob, 'new');
     await Promise.all([a.bus.subscribe('*'), b.bus.subscribe('*'), b.bus.subscribe('@bob'), b.bus.subscribe(dev)]);
-    await b.rooms.join(devKey, bob);
-    await a.rooms.join(devKey, ann);
+    await b.rooms.join(devKey, bob, 100);
+    await a.rooms.join(devKey, ann, 100);
 
     const posts = [draft(ann, '*', 'hello "all" ☃\n'), draft(ann, '@bob', 'psst'), draft(ann, dev, 'dev talk')];
     const acks: Posted[] = [];
@@ -473,7 +473,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
       await a.start();
       const ann = claimOf('ann');
       await a.claims.claim(ann, 'new');
-      await a.rooms.join(devKey, ann);
+      await a.rooms.join(devKey, ann, 100);
       await a.bus.subscribe('@ann');
       const seenA = tap(a);
 
@@ -562,7 +562,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const seen = tap(a);
     const ann = claimOf('ann');
     await a.claims.claim(ann, 'new');
-    await a.rooms.join(devKey, ann);
+    await a.rooms.join(devKey, ann, 100);
     await Promise.all([a.bus.subscribe('*'), a.bus.subscribe('@ann'), a.bus.subscribe(dev)]);
 
     await redis.kill();
@@ -591,7 +591,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     expect(await b.claims.claim(claimOf('Ann'), 'new')).toBe(false);
     const bob = claimOf('bob');
     await b.claims.claim(bob, 'new');
-    await b.rooms.join(devKey, bob);
+    await b.rooms.join(devKey, bob, 100);
     const posted = [await b.history.post(draft(bob, '@ann', 'back?')), await b.history.post(draft(bob, dev, 'back!')), await b.history.post(draft(bob, '*', 'hi all'))];
     await eventually(async () => expect(seen.map((s) => s.env.id)).toEqual(posted.map((p) => p.id)));
     expect(seen.map((s) => s.address)).toEqual(['@ann', dev, '*']);
@@ -633,8 +633,8 @@ describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
       await b!.bus.subscribe(`@${user.key}`);
     }
     for (const room of rooms) {
-      await b!.rooms.join(room, users[0]!);
-      await a!.rooms.join(room, sender);
+      await b!.rooms.join(room, users[0]!, 100);
+      await a!.rooms.join(room, sender, 100);
       await b!.bus.subscribe(roomAddress(room));
     }
     const sent: Array<{ to: Address; id: string }> = [];

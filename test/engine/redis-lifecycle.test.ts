@@ -131,7 +131,7 @@ describe('Redis engine bookkeeping', () => {
     const [ann, bob] = [claimOf('ann'), claimOf('bob')];
     for (const c of [ann, bob]) {
       await a.claims.claim(c, 'new');
-      await a.rooms.join(devKey, c);
+      await a.rooms.join(devKey, c, 100);
       await raw.set(chat.rooms(c), 'not a set');
     }
     await expect(a.claims.release(ann)).rejects.toThrow(/WRONGTYPE/);

@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, Rooms, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, RoomJoin, Rooms, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -143,13 +143,14 @@ class MemoryPresence implements Claims, Online, Rooms {
     return this.onlineNow.size;
   }
 
-  async join(room: RoomKey, claim: Claim): Promise<Nick[]> {
+  async join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin> {
     if (this.closed) throw shuttingDown();
     const held = this.attached(claim);
     if (!held) throw notHolder();
     held.rooms.add(room);
-    this.membersOf(room).set(claim.key, claim.nick);
-    return this.members(room);
+    const members = this.membersOf(room);
+    members.set(claim.key, claim.nick);
+    return members.size > listUpTo ? { count: members.size } : { count: members.size, members: [...members.values()] };
   }
 
   async leave(room: RoomKey, claim: Claim): Promise<boolean> {

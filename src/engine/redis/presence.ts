@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import type { Claim, Claims, Rooms } from '../types.js';
+import type { Claim, Claims, RoomJoin, Rooms } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import { inBatches, type Operations } from './operations.js';
@@ -66,7 +66,7 @@ export class RedisPresence implements Claims, Rooms {
     return this.letGo('detach', claim, Date.now() + graceMs);
   }
 
-  join(room: RoomKey, claim: Claim): Promise<Nick[]> {
+  join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin> {
     if (this.closed) return Promise.reject(shuttingDown());
     return this.o.ops.guarded('join', async () => {
       const live = this.attached(claim);
@@ -75,12 +75,14 @@ export class RedisPresence implements Claims, Rooms {
       const recorded = await userRoomScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), 'SADD', room]);
       if (recorded === -1) throw notHolder();
       const members = this.o.keys.members(room);
-      // One connection per node keeps SADD before SMEMBERS: the answer includes the user.
-      const [, now] = await Promise.all([
+      // One connection per node keeps SADD before SCARD: the count includes the user.
+      const [, count] = await Promise.all([
         this.o.cmd.sadd(members, presenceEntry(claim.nick, claim.conn)),
-        this.o.cmd.smembers(members),
+        this.o.cmd.scard(members),
       ]);
-      return nicksOf(now);
+      if (count > listUpTo) return { count };
+      const now = nicksOf(await this.o.cmd.smembers(members));
+      return { count: now.length, members: now };
     });
   }
 
