@@ -120,7 +120,7 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
     await ann.page.screenshot({ path: path.join(artefacts, 'hostile.png') });
   });
 
-  it('says why a nick is refused and lets the person pick another', async () => {
+  it('says why a nick is refused, lets the person pick another, and leaves with !bye', async () => {
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
@@ -129,9 +129,17 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
       await page.getByLabel('Nick').fill('Carl'); // carl is online: nicks compare case-folded
       await page.getByRole('button', { name: 'Join' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toContain('(nick_taken)');
-      await page.getByLabel('Nick').fill('frank');
-      await page.getByRole('button', { name: 'Join' }).click();
-      await page.getByRole('list', { name: 'Online' }).getByRole('listitem').filter({ hasText: 'frank' }).waitFor();
+      const joinAsFrank = async () => {
+        await page.getByLabel('Nick').fill('frank');
+        await page.getByRole('button', { name: 'Join' }).click();
+        await page.getByRole('list', { name: 'Online' }).getByRole('listitem').filter({ hasText: 'frank' }).waitFor();
+      };
+      await joinAsFrank();
+      // !bye leaves for good: back to the form, and the nick is free at once (not held for a resume).
+      await page.getByRole('textbox', { name: 'Message' }).fill('!bye');
+      await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+      await page.getByLabel('Nick').waitFor();
+      await joinAsFrank();
     } finally {
       await context.close();
     }
