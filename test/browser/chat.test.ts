@@ -212,14 +212,20 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
     const victim = cluster.gateways[['g1', 'g2'].indexOf(victimId?.split('-')[0] ?? '')];
     if (victim === undefined) throw new Error(`the page is on an unknown gateway: ${victimId}`);
     await ann.tab('Everyone').click();
+    // ann's browser stays off the network until the others have talked: her retries fail
+    // meanwhile, so what she types is typed offline, and what they say she must get by resuming.
+    await ann.page.context().setOffline(true);
     await victim.kill();
     await expect.poll(() => ann.banner().isVisible()).toBe(true);
-
-    // While ann is away: she types (queued), the others talk (their own connections may be
-    // resuming too; their lines wait and go once, like hers).
+    expect(await ann.banner().textContent()).toContain('Offline: reconnecting');
     await ann.type('typed while offline');
+    expect(await ann.page.locator('.msg.pending .text').filter({ hasText: 'typed while offline' }).count()).toBe(1);
+    // The others talk; their connections may be resuming too, their lines wait and go once.
     await bob.type('bob during the outage');
     carl.type('carl during the outage');
+    await bob.waitForMessage('carl during the outage', 20_000);
+    await carl.waitFor('[bob]: bob during the outage', 1, 20_000);
+    await ann.page.context().setOffline(false);
 
     await expect.poll(() => ann.gateway(), { timeout: 20_000 }).not.toBe(victimId);
     await expect.poll(() => ann.banner().isHidden(), { timeout: 20_000 }).toBe(true);
