@@ -1,27 +1,22 @@
 // --tls-cert/--tls-key: TCP becomes TLS and WebSocket becomes WSS, on the same sessions.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { selfSignedCertificate, type Certificate } from '../support/certificate.js';
 import { startServer, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
 
-let dir: string;
+let certificate: Certificate;
 let server: ServerHandle;
 let cert: Buffer;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chorus-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  cert = readFileSync(join(dir, 'cert.pem'));
-  server = await startServer(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+  certificate = selfSignedCertificate();
+  cert = certificate.cert;
+  server = await startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath]);
 });
 afterAll(async () => {
   await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  certificate?.remove();
 });
 
 it('chats over TLS and WSS, trusting the server certificate', async () => {
