@@ -29,8 +29,9 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  expect(ann.errors).toEqual([]);
-  expect(bob.errors).toEqual([]);
+  // Taken out as they are checked: one test's fault is not every later test's.
+  expect(ann.errors.splice(0)).toEqual([]);
+  expect(bob.errors.splice(0)).toEqual([]);
 });
 
 afterAll(async () => {
@@ -119,7 +120,7 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
     await ann.page.screenshot({ path: path.join(artefacts, 'hostile.png') });
   });
 
-  it('says why a nick is refused and lets the person pick another', async () => {
+  it('says why a nick is refused, lets the person pick another, and leaves with !bye', async () => {
     const context = await browser.newContext();
     try {
       const page = await context.newPage();
@@ -128,9 +129,17 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
       await page.getByLabel('Nick').fill('Carl'); // carl is online: nicks compare case-folded
       await page.getByRole('button', { name: 'Join' }).click();
       await expect.poll(() => page.getByRole('alert').textContent()).toContain('(nick_taken)');
-      await page.getByLabel('Nick').fill('frank');
-      await page.getByRole('button', { name: 'Join' }).click();
-      await page.getByRole('list', { name: 'Online' }).getByRole('listitem').filter({ hasText: 'frank' }).waitFor();
+      const joinAsFrank = async () => {
+        await page.getByLabel('Nick').fill('frank');
+        await page.getByRole('button', { name: 'Join' }).click();
+        await page.getByRole('list', { name: 'Online' }).getByRole('listitem').filter({ hasText: 'frank' }).waitFor();
+      };
+      await joinAsFrank();
+      // !bye leaves for good: back to the form, and the nick is free at once (not held for a resume).
+      await page.getByRole('textbox', { name: 'Message' }).fill('!bye');
+      await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+      await page.getByLabel('Nick').waitFor();
+      await joinAsFrank();
     } finally {
       await context.close();
     }
@@ -203,14 +212,20 @@ describe('the chat page in Chromium, two gateways behind HAProxy', () => {
     const victim = cluster.gateways[['g1', 'g2'].indexOf(victimId?.split('-')[0] ?? '')];
     if (victim === undefined) throw new Error(`the page is on an unknown gateway: ${victimId}`);
     await ann.tab('Everyone').click();
+    // ann's browser stays off the network until the others have talked: her retries fail
+    // meanwhile, so what she types is typed offline, and what they say she must get by resuming.
+    await ann.page.context().setOffline(true);
     await victim.kill();
     await expect.poll(() => ann.banner().isVisible()).toBe(true);
-
-    // While ann is away: she types (queued), the others talk (their own connections may be
-    // resuming too; their lines wait and go once, like hers).
+    expect(await ann.banner().textContent()).toContain('Offline: reconnecting');
     await ann.type('typed while offline');
+    expect(await ann.page.locator('.msg.pending .text').filter({ hasText: 'typed while offline' }).count()).toBe(1);
+    // The others talk; their connections may be resuming too, their lines wait and go once.
     await bob.type('bob during the outage');
     carl.type('carl during the outage');
+    await bob.waitForMessage('carl during the outage', 20_000);
+    await carl.waitFor('[bob]: bob during the outage', 1, 20_000);
+    await ann.page.context().setOffline(false);
 
     await expect.poll(() => ann.gateway(), { timeout: 20_000 }).not.toBe(victimId);
     await expect.poll(() => ann.banner().isHidden(), { timeout: 20_000 }).toBe(true);

@@ -3,7 +3,7 @@
 // Real Chromium (Debian's package, driven by playwright-core) against the chat page, and
 // the cluster the page is tested on: two gateways on Redis behind the shipped HAProxy config.
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
 import { startGateways } from '../cluster/gateways.js';
 import { startHaproxy, waitForServerStatus, type Balancer } from '../deploy/haproxy.js';
 import { startRedis, type RedisServer } from '../support/redis.js';
@@ -68,8 +68,8 @@ export class ChatPage {
   }
 
   /** Opens the page and joins as `nick`; resolves once the online list shows this user. */
-  static async join(browser: Browser, url: string, nick: string, viewport: Viewport = desktop): Promise<ChatPage> {
-    const context = await browser.newContext({ viewport, acceptDownloads: true });
+  static async join(browser: Browser, url: string, nick: string, viewport: Viewport = desktop, options: BrowserContextOptions = {}): Promise<ChatPage> {
+    const context = await browser.newContext({ viewport, acceptDownloads: true, ...options });
     const chat = new ChatPage(await context.newPage());
     await chat.page.goto(url);
     await chat.page.getByLabel('Nick').fill(nick);
