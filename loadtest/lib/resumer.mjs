@@ -200,6 +200,7 @@ export class Resumer {
     if (f.from === this.nick) this.stats.echoes++;
     if (replayed) {
       this.stats.replayMs.record(nowMs() - this.helloAt);
+      this.stats.recoveredMs.record(Date.now() - f.ts);
       this.stats.replayed++;
     }
   }
