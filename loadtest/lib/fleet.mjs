@@ -45,7 +45,8 @@ class Gateway {
       if (!line.includes('"level":4') && !line.includes('"level":5') && !line.includes('"level":6')) return;
       try {
         const entry = JSON.parse(line);
-        if (entry.level >= 40) this.warnings.set(entry.msg, (this.warnings.get(entry.msg) ?? 0) + 1);
+        const what = entry.err?.message ? `${entry.msg}: ${entry.err.message}` : entry.msg;
+        if (entry.level >= 40) this.warnings.set(what, (this.warnings.get(what) ?? 0) + 1);
       } catch {
         /* not a log line */
       }

@@ -37,6 +37,7 @@ export function newStats() {
     gapMs: new Histogram(), // connection lost -> welcomed again
     replayMs: new Histogram(), // resume hello -> each message replayed
     recoveredMs: new Histogram(), // msg.ts -> received, for those replayed: the outage included
+    refusedAfterMs: new Histogram(), // connection lost -> resume_failed
     errors: new Map(),
     replayed: 0,
     echoes: 0,
@@ -229,6 +230,7 @@ export function verdict(ctx, o, traffic, extra = {}) {
     recovered_ms: s.recoveredMs.summary(),
     resume_ms: s.resumeMs.summary(),
     gap_ms: s.gapMs.summary(),
+    refused_after_ms: { ...s.refusedAfterMs.summary(), min: s.refusedAfterMs.count ? Math.round(s.refusedAfterMs.min) : null },
     errors: Object.fromEntries(s.errors),
     gateway_warnings: Object.fromEntries(ctx.fleet.gateways.map((g) => [g.id, Object.fromEntries(g.warnings)])),
     loadgen: { cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / activeS) * 1000) / 10, lag_p99_ms: Math.round(ctx.lag.percentile(99) / 1e4) / 100 },
@@ -277,6 +279,7 @@ export function summary(name, r) {
   lines.push(`gateways  warnings logged: ${JSON.stringify(r.gateway_warnings)}`);
   lines.push(`loadgen   cpu ${r.loadgen.cpu_pct} % of one core, event-loop lag p99 ${r.loadgen.lag_p99_ms} ms`);
   const also = [r.unexpected ? `${r.unexpected} to users they were not for` : '', r.resume_failures ? `${r.resume_failures} could not resume` : ''].filter(Boolean);
+  if (r.refused_after_ms.count) lines.push(`resume_failed ${r.refused_after_ms.count} times, ${r.refused_after_ms.p50 === null ? '' : `p50 ${r.refused_after_ms.p50} ms, `}earliest ${r.refused_after_ms.min ?? '-'} ms after the connection was lost`);
   if (r.lost_to_refused_resumes) lines.push(`of the lost: ${r.lost_to_refused_resumes} owed to users whose resume failed (timed out or refused: the grace period ran out)`);
   lines.push(`result    ${passed(r) ? 'PASS' : 'FAIL'}: ${r.lost} lost, ${r.duplicates} duplicated${also.map((a) => `, ${a}`).join('')}`);
   return lines.join('\n');
