@@ -45,7 +45,8 @@ class Gateway {
       if (!line.includes('"level":4') && !line.includes('"level":5') && !line.includes('"level":6')) return;
       try {
         const entry = JSON.parse(line);
-        if (entry.level >= 40) this.warnings.set(entry.msg, (this.warnings.get(entry.msg) ?? 0) + 1);
+        const what = entry.err?.message ? `${entry.msg}: ${entry.err.message}` : entry.msg;
+        if (entry.level >= 40) this.warnings.set(what, (this.warnings.get(what) ?? 0) + 1);
       } catch {
         /* not a log line */
       }
@@ -91,27 +92,26 @@ function childPids(pid) {
  */
 export async function startFleet({ gateways = 2, mainJs = path.join(repoRoot, 'dist/server/main.js'), gatewayArgs = [] } = {}) {
   if (gateways < 1 || gateways > haproxySlots) throw new Error(`deploy/haproxy.cfg has ${haproxySlots} gateway slots`);
-  const owned = [];
   const fleet = {
     redis: null,
     gateways: [],
     lb: null,
+    /** The balancer, then the gateways (they drain while Redis is still there), then Redis. */
     async stop() {
-      await Promise.allSettled([...owned].reverse().map((o) => o.stop()));
+      await fleet.lb?.stop();
+      await Promise.allSettled(fleet.gateways.map((g) => g.stop()));
+      await fleet.redis?.stop();
     },
   };
   try {
     fleet.redis = await startRedis();
-    owned.push(fleet.redis);
     for (let n = 1; n <= gateways; n++) {
       const [tcpPort, wsPort, metricsPort] = await distinctFreePorts(3);
       const g = new Gateway(n, mainJs, fleet.redis.url, { tcpPort, wsPort, metricsPort }, gatewayArgs);
       fleet.gateways.push(g);
-      owned.push(g);
     }
     await Promise.all(fleet.gateways.map((g) => g.start()));
     fleet.lb = await startHaproxy(fleet.gateways);
-    owned.push(fleet.lb);
     for (const g of fleet.gateways) await fleet.lb.waitStatus(g, 'UP');
     return fleet;
   } catch (err) {

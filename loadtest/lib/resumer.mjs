@@ -79,6 +79,9 @@ export class Resumer {
         if (await this.hello(true)) return true;
       } catch (err) {
         if (err.code === 'resume_failed') {
+          // The reservation lasts the grace period from when the server saw the drop, which
+          // is after lostAt: a refusal sooner than the grace after lostAt is the server's fault.
+          if (this.lostAt !== null) this.stats.refusedAfterMs.record(nowMs() - this.lostAt);
           this.abandoned = true;
           this.stats.resumeFailures++;
           this.stats.errors.set('resume_failed', (this.stats.errors.get('resume_failed') ?? 0) + 1);
@@ -200,6 +203,7 @@ export class Resumer {
     if (f.from === this.nick) this.stats.echoes++;
     if (replayed) {
       this.stats.replayMs.record(nowMs() - this.helloAt);
+      this.stats.recoveredMs.record(Date.now() - f.ts);
       this.stats.replayed++;
     }
   }

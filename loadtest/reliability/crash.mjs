@@ -64,12 +64,18 @@ export async function crash(o, log) {
       ghosts: ghosts.length,
       ghosts_seen_offline: seenOffline.size,
       ghost_ms: ghostMs.summary(),
-      // Who dropped them: with nobody resuming, only the survivor's lease check can.
-      ghost_dropped_by: 'lease expiry on the surviving gateway (--lease-ms)',
+      // Who dropped them: with nobody resuming, only a survivor's lease check can, and it logs so.
+      ghost_dropped_by: reapers(ctx.fleet.gateways.slice(1)),
       resumed_victims_announced_offline: offlineOfResumed.size,
       crash_resume_ms: crashResumeMs.summary(),
     });
   } finally {
     await teardown(ctx);
   }
+}
+
+/** The survivors that logged reaping a dead gateway's users, as the report names them. */
+function reapers(gateways) {
+  const by = gateways.filter((g) => [...g.warnings.keys()].some((m) => m.startsWith('a gateway stopped renewing its lease')));
+  return by.length ? `lease expiry, reaped by ${by.map((g) => g.id).join(', ')} (--lease-ms)` : 'nobody logged reaping it';
 }

@@ -17,7 +17,7 @@ const oversizeBytes = 70 * 1024; // over the default 64 KiB frame limit
 export async function soak(o, log) {
   const ctx = await setup(o, log);
   const visitors = new Set();
-  const tally = { passers: 0, garbage: 0, oversize: 0, slow: 0, errors: {} };
+  const tally = { passers: 0, garbage: 0, oversize: 0, slow: 0, slow_cut_off: 0, errors: {} };
   try {
     const traffic = startTraffic(ctx, o);
     const drops = startChurn(ctx, o);
@@ -86,15 +86,18 @@ function visit(kind, port, nick, tally) {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
     let buf = '';
+    let stalled = false; // a slow reader that stopped reading: a close before it gives up is the server's
     const count = (code) => (tally.errors[code] = (tally.errors[code] ?? 0) + 1);
-    const done = () => {
+    const done = (why) => {
+      if (stalled && why === 'closed') tally.slow_cut_off++;
+      stalled = false;
       clearTimeout(timer);
       s.destroy();
       resolve();
     };
     const timer = setTimeout(done, slowReaderMs + 5_000);
     s.on('error', () => {});
-    s.on('close', done);
+    s.on('close', () => done('closed'));
     s.setEncoding('utf8');
     s.on('connect', () => s.write(JSON.stringify({ type: 'hello', nick }) + '\n'));
     s.on('data', (chunk) => {
@@ -113,6 +116,7 @@ function visit(kind, port, nick, tally) {
         } else if (kind === 'oversize') s.write('{"type":"send","to":"*","text":"' + 'x'.repeat(oversizeBytes) + '"}\n');
         else {
           s.pause(); // never read again: the server must bound what it queues for us
+          stalled = true;
           setTimeout(done, slowReaderMs);
         }
       }

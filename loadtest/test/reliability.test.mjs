@@ -42,6 +42,8 @@ describe('reliability scenarios, CI-sized', () => {
     expect(r.victims).toBeGreaterThan(0);
     expect(r.crash_resume_ms.count).toBe(r.victims - r.ghosts);
     expect(r.ghosts_seen_offline).toBe(r.ghosts);
+    // Nobody else can drop a user whose connection died with its gateway: the survivor's lease check did.
+    expect(r.ghost_dropped_by).toMatch(/reaped by g2/);
   }, 45_000);
 });
 
