@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Claim, Engine, Envelope } from '../engine/types.js';
 import { encodeLine, errorFrame, presenceFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
+import { looksLikeChunk } from '../protocol/files.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
 import { runCommand, type CommandContext } from './commands.js';
@@ -14,13 +15,16 @@ import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
+import { BytePace } from './pace.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
+import { Transfers, type FileLimits } from './transfers.js';
 
 export interface Limits {
   readonly rate: number;
   readonly burst: number;
   readonly maxOutboundBytes: number;
   readonly resumeGraceMs: number;
+  readonly files: FileLimits;
 }
 
 /** What a session needs from its gateway. */
@@ -86,6 +90,9 @@ export class Session implements Subscriber {
   private readonly outbox: Outbox;
   /** What commands see of this session, made once it has a nick. */
   private commands: CommandContext | undefined;
+  private transfers: Transfers | undefined;
+  /** File chunks skip the frame rate limit and are paced by bytes instead. */
+  private readonly uploadPace: BytePace;
   lastSeen = Date.now();
 
   constructor(
@@ -94,6 +101,7 @@ export class Session implements Subscriber {
     private readonly hub: Hub,
   ) {
     this.bucket = new TokenBucket(hub.limits.rate, hub.limits.burst);
+    this.uploadPace = new BytePace(hub.limits.files.bytesPerSecond);
     const delivered = hub.metrics.delivered.labels(peer.transport);
     this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
@@ -116,7 +124,7 @@ export class Session implements Subscriber {
   onLine(line: string): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    if (!this.bucket.take()) {
+    if (!this.isChunk(line) && !this.bucket.take()) {
       this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
       return;
     }
@@ -198,6 +206,8 @@ export class Session implements Subscriber {
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
       try {
+        // Waiting here leaves the rest queued, and past maxQueuedFrames the socket unread.
+        if (this.isChunk(line)) await this.uploadPace.spend((line.length * 3) / 4);
         const parsed = this.dialect.parse(line, this.state === 'greeting');
         if ('reply' in parsed) {
           this.outbox.write(parsed.reply, 'reply');
@@ -227,9 +237,14 @@ export class Session implements Subscriber {
     return runCommand(this.commands, frame);
   }
 
+  /** A file chunk from a welcomed JSON client (people's dialects have no chunks: theirs is text). */
+  private isChunk(line: string): boolean {
+    return this.state === 'chatting' && (this.dialect.name === 'json' || this.dialect.name === 'ws') && looksLikeChunk(line);
+  }
+
   private commandContext(claim: Claim): CommandContext {
     const self = this;
-    return {
+    const ctx: CommandContext = {
       hub: this.hub,
       claim,
       rooms: this.rooms,
@@ -242,7 +257,13 @@ export class Session implements Subscriber {
       unsubscribe: (address) => this.unsubscribe(address),
       publish: (address, frame) => this.publish(address, frame),
       release: () => this.leave('release', 'bye'),
+      backpressure: () => this.outbox.roomFor(),
+      get files() {
+        return self.transfers!;
+      },
     };
+    this.transfers = new Transfers(ctx);
+    return ctx;
   }
 
   private async hello(frame: Frame<'hello'>): Promise<void> {
@@ -358,6 +379,7 @@ export class Session implements Subscriber {
     if (flushOnDeparture.has(reason)) this.peer.end();
     else this.peer.destroy();
     this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason, connections: this.hub.connections }, 'disconnected');
+    await this.transfers?.stop();
     await this.letGo();
   }
 

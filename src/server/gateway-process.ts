@@ -61,6 +61,12 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
       burst: config.burst,
       maxOutboundBytes: config.maxOutboundBytes,
       resumeGraceMs: config.resumeGraceMs,
+      files: {
+        maxFileBytes: config.maxFileBytes,
+        quotas: { perSender: config.fileQuotaBytes, total: config.fileStoreBytes },
+        ttlMs: config.fileTtlMs,
+        bytesPerSecond: config.fileBytesPerSecond,
+      },
     },
   });
   const ports = await gateway.start();

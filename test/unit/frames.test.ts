@@ -34,7 +34,6 @@ describe('parseFrame', () => {
     ['{"type":"ping","ref":7}', 'bad_frame'],
     [`{"type":"ping","ref":"${'r'.repeat(65)}"}`, 'bad_frame'],
     ['{"type":"dance"}', 'unknown_type'],
-    ['{"type":"file_offer"}', 'unknown_type'],
     ['{"type":"hello","nick":"a b"}', 'bad_nick'],
     ['{"type":"hello","nick":"a","resume":"x"}', 'bad_frame'],
     ['{"type":"send","to":"somewhere","text":"x"}', 'bad_target'],

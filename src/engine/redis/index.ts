@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../types.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
+import { RedisFiles } from './files.js';
 import { RedisHistory } from './history.js';
 import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
@@ -48,6 +49,7 @@ class RedisEngine implements Engine {
   readonly bus: RedisBus;
   readonly presence: RedisPresence;
   readonly history: RedisHistory;
+  readonly files: RedisFiles;
 
   private readonly conns: Connections;
   private readonly lease: Lease;
@@ -81,6 +83,7 @@ class RedisEngine implements Engine {
       cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
     });
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
+    this.files = new RedisFiles(cmd, keys, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
