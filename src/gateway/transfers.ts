@@ -41,6 +41,8 @@ const pageChunks = 8;
 /** While the upload is still going, new chunks are looked for this often (backing off to the max). */
 const firstPollMs = 10;
 const maxPollMs = 200;
+/** Downloads one session runs at once; more accepted wait their turn (each holds a page while it runs). */
+const maxRunningDownloads = 4;
 /** A receiver that sees no new chunk for this long gives up: the sender's gateway died mid-upload. */
 const uploadStallMs = 60_000;
 
@@ -58,6 +60,8 @@ const noSuchFile = () => new ChorusError('no_such_file', 'no such file: unknown,
 export class Transfers {
   private readonly uploads = new Map<string, Upload>();
   private readonly downloads = new Map<string, Download>();
+  private running = 0;
+  private readonly turns: Array<() => void> = [];
   private stopped = false;
 
   constructor(private readonly ctx: TransferContext) {}
@@ -146,7 +150,7 @@ export class Transfers {
     const download: Download = { stopped: false };
     this.downloads.set(file.id, download);
     await this.answer(file, 'accept');
-    void this.download(file, frame.from_seq, download).finally(() => {
+    void this.inTurn(() => this.download(file, frame.from_seq, download)).finally(() => {
       if (this.downloads.get(file.id) === download) this.downloads.delete(file.id);
     });
   }
@@ -163,11 +167,24 @@ export class Transfers {
     if (this.stopped) return;
     this.stopped = true;
     for (const download of this.downloads.values()) download.stopped = true;
+    this.turns.splice(0).forEach((go) => go());
     const cut = [...this.uploads.values()];
     this.uploads.clear();
     await Promise.all(cut.map((upload) => this.fail(upload).catch((err: unknown) => {
       this.ctx.hub.log.warn({ err, file: upload.offer.id }, 'could not drop a cut upload; it expires by itself');
     })));
+  }
+
+  /** Runs `work` once fewer than maxRunningDownloads of this session's run. */
+  private async inTurn(work: () => Promise<void>): Promise<void> {
+    if (this.running >= maxRunningDownloads) await new Promise<void>((go) => this.turns.push(go));
+    this.running++;
+    try {
+      await work();
+    } finally {
+      this.running--;
+      this.turns.shift()?.();
+    }
   }
 
   /** The file, if this user may answer it: a recipient when offered, or a member of its room now. */

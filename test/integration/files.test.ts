@@ -100,6 +100,15 @@ describe('file transfer on one gateway', () => {
     expect(await ann.request({ type: 'file_chunk', file: id, seq: 2, data: data(2) })).toMatchObject({ type: 'error', code: 'no_such_file' });
   });
 
+  it('drops an upload that sends more bytes than it offered', async () => {
+    const ann = await user('ann');
+    const file = randomFile(chunkBytes);
+    const id = (await offer(ann, '*', { bytes: file.bytes.subarray(0, 10), sha256: file.sha256 })).file as string;
+    const data = file.bytes.toString('base64');
+    expect(await ann.request({ type: 'file_chunk', file: id, seq: 0, data })).toMatchObject({ type: 'error', code: 'bad_file', message: expect.stringContaining('more bytes') });
+    expect(await ann.request({ type: 'file_end', file: id })).toMatchObject({ type: 'error', code: 'no_such_file' });
+  });
+
   it('refuses files over --max-file-bytes or the sender\'s quota before any byte is sent', async () => {
     const ann = await user('ann');
     expect(await offer(ann, '*', { bytes: Buffer.alloc(4_000_001), sha256: 'a'.repeat(64) })).toMatchObject({ type: 'error', code: 'file_too_large' });
