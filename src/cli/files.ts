@@ -73,6 +73,8 @@ export class FileTransfers {
   private readonly acceptRefs = new Map<string, string>();
   /** What our own offers were called, for the answers that come after the upload. */
   private readonly sentNames = new Map<string, string>();
+  /** Names of offers sent, by ref, until file_offered says their id. */
+  private readonly offering = new Map<string, string>();
   private lastDrawn = 0;
 
   constructor(
@@ -93,6 +95,15 @@ export class FileTransfers {
         this.list();
         return Promise.resolve();
     }
+  }
+
+  /**
+   * An answer to one of our requests, seen as it arrives: a recipient's answer to an offer
+   * can come in the same read as its file_offered, before the code awaiting that resumes.
+   */
+  answered(f: ServerFrame): void {
+    const name = f.type === 'file_offered' && typeof f.ref === 'string' ? this.offering.get(f.ref) : undefined;
+    if (name !== undefined) this.sentNames.set(String(f.file), name);
   }
 
   /** Frames about files; true when this took it (nothing else should show it). */
@@ -163,11 +174,13 @@ export class FileTransfers {
       return;
     }
     const sha256 = await hashFile(filePath);
-    const offered = await host.ask({ type: 'file_offer', to, name, size, sha256 }, `!send ${name}`);
+    const ref = host.nextRef();
+    this.offering.set(ref, name);
+    const offered = await host.ask({ type: 'file_offer', to, name, size, sha256, ref }, `!send ${name}`);
+    this.offering.delete(ref);
     if (offered?.type !== 'file_offered') return;
     const upload: Upload = { file: String(offered.file), name, to, size, sent: 0, started: Date.now() };
     this.uploads.set(upload.file, upload);
-    this.sentNames.set(upload.file, name);
     host.print(serverLine(host.ctx, `offered ${name} (${formatBytes(size)}) to ${to} as ${upload.file}`));
     const streaming = this.stream(upload, filePath);
     // On a terminal the prompt stays live while it uploads; a script waits for file_uploaded.

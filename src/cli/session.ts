@@ -330,7 +330,7 @@ export class ChatSession {
 
   /** Sends a request and resolves with its answer (undefined: refused here, or none in time). */
   private ask(frame: Frame, what: string, answers: (f: ServerFrame) => boolean): Promise<ServerFrame | undefined> {
-    const withRef = { ...frame, ref: this.requests.nextRef() };
+    const withRef = { ...frame, ref: typeof frame.ref === 'string' ? frame.ref : this.requests.nextRef() };
     try {
       // The server would refuse it with the same words; say so now, without a round trip.
       parseFrameObject(withRef);
@@ -360,6 +360,7 @@ export class ChatSession {
     }
     const request = this.requests.answer(f);
     if (request !== undefined) {
+      this.files.answered(f);
       this.onAnswer(f, request);
       return;
     }

@@ -43,10 +43,12 @@ const firstPollMs = 10;
 const maxPollMs = 200;
 /** Downloads one session runs at once; more accepted wait their turn (each holds a page while it runs). */
 const maxRunningDownloads = 4;
+/** Offers one connection may have uploading at once: each keeps a hash state here. */
+const maxOpenUploads = 16;
 /** A receiver that sees no new chunk for this long gives up: the sender's gateway died mid-upload. */
 const uploadStallMs = 60_000;
 
-export function newFileId(): string {
+function newFileId(): string {
   return randomBytes(16).toString('base64url');
 }
 
@@ -75,6 +77,9 @@ export class Transfers {
     const { to } = frame;
     if (frame.size > this.limits.maxFileBytes) {
       throw new ChorusError('file_too_large', `files are limited to ${this.limits.maxFileBytes} bytes`);
+    }
+    if (this.uploads.size >= maxOpenUploads) {
+      throw new ChorusError('rate_limited', `finish an upload first: at most ${maxOpenUploads} at once per connection`);
     }
     let recipients: NickKey[];
     if (to.kind === 'room') {
