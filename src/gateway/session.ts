@@ -13,9 +13,9 @@ import { claimNick, type Claimant } from './hello.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
+import { BytePace } from './pace.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
-import { BytePace } from './pace.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
 import { Transfers, type FileLimits } from './transfers.js';
 

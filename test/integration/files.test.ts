@@ -138,6 +138,8 @@ describe('file transfer on one gateway', () => {
     const offered = await offer(ann, '*', randomFile(10), 'song.mp3');
     expect(offered.type).toBe('file_offered');
     await text.waitFor(/offered the file "song\.mp3" \(10 bytes\) to \*; this client cannot receive files/);
+    text.write(`!accept ${offered.file as string}\n`);
+    await text.waitFor('Error (unknown_type): this connection cannot carry files');
     text.close();
   });
 });
