@@ -147,7 +147,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
 export function helpText(): string {
   const rows = Object.values(options).map((o: Option) => {
     const def = o.default === '' ? '' : ` (default: ${o.default})`;
-    return `  --${o.flag} <${o.kind === 'list' ? 'list' : 'value'}>`.padEnd(32) + `${o.help}${def}\n${' '.repeat(32)}env ${envName(o.flag)}`;
+    return `  --${o.flag} <${o.kind === 'list' ? 'list' : 'value'}> `.padEnd(32) + `${o.help}${def}\n${' '.repeat(32)}env ${envName(o.flag)}`;
   });
   return [
     'Usage: chorus-server [options]',

@@ -90,7 +90,7 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** File transfer: counted by the gateway that does the work (the sender's stores, the receiver's delivers). */
 function fileMetrics(registry: Registry) {
-  return {
+  const metrics = {
     filesOffered: new Counter({ name: 'chorus_files_offered_total', help: 'Files offered by clients', registers: [registry] }),
     fileBytesStored: new Counter({ name: 'chorus_file_bytes_stored_total', help: 'File bytes uploaded into the store', registers: [registry] }),
     fileBytesDelivered: new Counter({ name: 'chorus_file_bytes_delivered_total', help: 'File bytes written to receivers\' sockets', registers: [registry] }),
@@ -101,4 +101,6 @@ function fileMetrics(registry: Registry) {
       registers: [registry],
     }),
   };
+  for (const side of ['upload', 'download']) metrics.fileTransfersFailed.labels(side).inc(0);
+  return metrics;
 }
