@@ -40,7 +40,7 @@ Options:
   --timestamps     show the time (HH:MM) before each incoming line
   --reconnect <s>  after a dropped connection, try this many seconds to resume the
                    session without losing a message (default ${defaultReconnectSeconds}; 0: never)
-  --downloads <dir>  where accepted files are saved (default ${defaultDownloads}); an
+  --downloads <d>  where accepted files are saved (default ${defaultDownloads}); an
                    existing file is never overwritten
   --no-color       no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help       this text

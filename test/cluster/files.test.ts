@@ -150,8 +150,9 @@ describe('gateway memory with a slow receiver', () => {
       void Promise.all(gw.map(rss)).then((values) => (peak = Math.max(peak, ...values)), () => {});
     }, 100);
     try {
-      await ann.next('file_uploaded', (f) => f.file === id, 60_000);
-      const end = await slow.done(60_000);
+      // Generous deadlines: on a loaded 2-core box 50 MiB through Redis can take a minute.
+      await ann.next('file_uploaded', (f) => f.file === id, 120_000);
+      const end = await slow.done(120_000);
       expect(end).toMatchObject({ type: 'file_end', sha256: file.sha256 });
       expect(slow.bytes).toBe(file.bytes.length);
       expect(slow.sha256()).toBe(file.sha256);
@@ -163,7 +164,7 @@ describe('gateway memory with a slow receiver', () => {
     // The file is 67 MB of base64, and the reader at 8 MiB/s falls tens of MB behind the upload:
     // a gateway that held what its reader has not taken yet would pass this.
     expect(peak - before).toBeLessThan(48 * 1024 * 1024);
-  }, 120_000);
+  }, 300_000);
 });
 
 const readerBytesPerSecond = 8 * 1024 * 1024;
