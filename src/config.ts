@@ -32,7 +32,7 @@ const options = {
   tlsCert: { flag: 'tls-cert', kind: 'string', default: '', help: 'PEM certificate: TCP becomes TLS and WebSocket becomes WSS' },
   tlsKey: { flag: 'tls-key', kind: 'string', default: '', help: 'PEM private key for --tls-cert' },
   logLevel: { flag: 'log-level', kind: 'level', default: 'info', help: 'trace, debug, info, warn, error or silent (message text only at debug)' },
-  maxFrameBytes: { flag: 'max-frame-bytes', kind: 'int', default: '65536', help: 'largest inbound frame; bigger ones close the connection' },
+  maxFrameBytes: { flag: 'max-frame-bytes', kind: 'int', default: '131072', help: 'largest inbound frame; bigger ones close the connection (a full file_chunk is about 66 KB)' },
   maxOutboundBytes: { flag: 'max-outbound-bytes', kind: 'int', default: '1048576', help: 'unsent bytes a client may leave queued before it is cut off as a slow consumer' },
   rate: { flag: 'rate', kind: 'int', default: '20', help: 'frames per second each connection may send, on average' },
   burst: { flag: 'burst', kind: 'int', default: '40', help: 'frames a connection may send at once above --rate' },
@@ -55,6 +55,11 @@ const options = {
   presenceTickMs: { flag: 'presence-tick-ms', kind: 'int', default: '250', help: 'presence changes are gathered and sent at most once per tick, as one batch' },
   presenceMaxUsers: { flag: 'presence-max-users', kind: 'int', default: '1000', help: 'above this many online, no per-user public presence: clients get the count' },
   roomPresenceMax: { flag: 'room-presence-max', kind: 'int', default: '250', help: 'rooms up to this many members announce joined/left; bigger ones give counts' },
+  maxFileBytes: { flag: 'max-file-bytes', kind: 'int', default: '67108864', help: 'largest file a client may offer' },
+  fileQuotaBytes: { flag: 'file-quota-bytes', kind: 'int', default: '134217728', help: 'bytes one sender\'s unexpired files may hold in the store together' },
+  fileStoreBytes: { flag: 'file-store-bytes', kind: 'int', default: '1073741824', help: 'bytes all unexpired files may hold in the store together' },
+  fileTtlMs: { flag: 'file-ttl-ms', kind: 'int', default: '600000', help: 'how long an offered file (and its bytes) is kept for its receivers' },
+  fileBytesPerSecond: { flag: 'file-bytes-per-second', kind: 'int', default: '16777216', help: 'upload pace of each connection (file chunks are not counted by --rate)' },
 } satisfies Record<string, Option>;
 
 type Key = keyof typeof options;
@@ -102,6 +107,11 @@ export interface Config {
   presenceTickMs: number;
   presenceMaxUsers: number;
   roomPresenceMax: number;
+  maxFileBytes: number;
+  fileQuotaBytes: number;
+  fileStoreBytes: number;
+  fileTtlMs: number;
+  fileBytesPerSecond: number;
 }
 
 export class ConfigError extends Error {}
@@ -187,6 +197,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
   }
   if (config.presenceTickMs < 10) throw new ConfigError('--presence-tick-ms must be at least 10');
   if (config.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
+  if (config.fileTtlMs < 1 || config.fileBytesPerSecond < 1) throw new ConfigError('--file-ttl-ms and --file-bytes-per-second must be at least 1');
   return Object.freeze(config);
 }
 
@@ -206,7 +217,7 @@ export function usesRedis(config: Pick<Config, 'redis' | 'redisCluster' | 'redis
 export function helpText(): string {
   const rows = Object.values(options).map((o: Option) => {
     const def = o.default === '' ? '' : ` (default: ${o.default})`;
-    return `  --${o.flag}${o.kind === 'bool' ? '' : ` <${o.kind === 'list' ? 'list' : 'value'}>`}`.padEnd(32) + `${o.help}${def}\n${' '.repeat(32)}env ${envName(o.flag)}`;
+    return `  --${o.flag}${o.kind === 'bool' ? '' : ` <${o.kind === 'list' ? 'list' : 'value'}>`} `.padEnd(32) + `${o.help}${def}\n${' '.repeat(32)}env ${envName(o.flag)}`;
   });
   return [
     'Usage: chorus-server [options]',

@@ -14,6 +14,8 @@ export interface ClientOptions {
   /** Seconds to keep trying to resume a dropped connection; 0: never. */
   readonly reconnectSeconds: number;
   readonly color: boolean;
+  /** Where accepted files are saved. */
+  readonly downloads: string;
   readonly help: boolean;
 }
 
@@ -22,6 +24,7 @@ export const defaultTcpPort = 50445;
 export const defaultWsPort = 50446;
 /** The server's default resume grace period: trying for longer would only get resume_failed. */
 export const defaultReconnectSeconds = 30;
+export const defaultDownloads = './downloads';
 
 export const helpText = `Usage: chorus [options]
 
@@ -37,6 +40,8 @@ Options:
   --timestamps     show the time (HH:MM) before each incoming line
   --reconnect <s>  after a dropped connection, try this many seconds to resume the
                    session without losing a message (default ${defaultReconnectSeconds}; 0: never)
+  --downloads <d>  where accepted files are saved (default ${defaultDownloads}); an
+                   existing file is never overwritten
   --no-color       no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help       this text
 
@@ -49,7 +54,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const valueFlags = new Set(['--host', '--port', '--nick', '--reconnect']);
+const valueFlags = new Set(['--host', '--port', '--nick', '--reconnect', '--downloads']);
 const switchFlags = new Set(['--ws', '--tls', '--insecure', '--timestamps', '--no-color', '--help', '-h']);
 
 function parsePort(raw: string): number {
@@ -98,6 +103,8 @@ export function parseArgs(argv: readonly string[]): ClientOptions {
   const portText = values.get('--port');
   const nick = values.get('--nick');
   const reconnect = values.get('--reconnect');
+  const downloads = values.get('--downloads');
+  if (downloads === '') throw new UsageError('--downloads must not be empty');
   return {
     host,
     port: portText === undefined ? (ws ? defaultWsPort : defaultTcpPort) : parsePort(portText),
@@ -108,6 +115,7 @@ export function parseArgs(argv: readonly string[]): ClientOptions {
     timestamps: switches.has('--timestamps'),
     reconnectSeconds: reconnect === undefined ? defaultReconnectSeconds : parseSeconds(reconnect),
     color: !switches.has('--no-color'),
+    downloads: downloads ?? defaultDownloads,
     help: switches.has('--help') || switches.has('-h'),
   };
 }

@@ -26,6 +26,8 @@ export interface ConnectionHandlers {
 export interface Connection {
   /** False when the connection is already closed (the frame was not sent). */
   send(frame: object): boolean;
+  /** Bytes sent but not yet taken by the network: a file upload waits while there are many. */
+  buffered(): number;
   /** Closes politely; onClose follows. Idempotent. */
   close(): void;
   /** Closes now, dropping anything unsent. Idempotent. */
@@ -117,10 +119,12 @@ function openSocket(e: Endpoint, handlers: ConnectionHandlers): Promise<Connecti
     const connection: Connection = {
       send(frame) {
         if (closed || socket.destroyed) return false;
-        // No backpressure wait: a person (or a script waiting for each answer) sends little.
+        // No backpressure wait: a person (or a script waiting for each answer) sends little;
+        // file uploads watch buffered() themselves.
         socket.write(JSON.stringify(frame) + '\n');
         return true;
       },
+      buffered: () => socket.writableLength,
       close() {
         if (closed) return;
         closed = true;
@@ -182,6 +186,7 @@ function openWebSocket(e: Endpoint, handlers: ConnectionHandlers): Promise<Conne
         ws.send(JSON.stringify(frame));
         return true;
       },
+      buffered: () => ws.bufferedAmount,
       close() {
         if (closed) return;
         closed = true;

@@ -42,6 +42,7 @@ if (opts.help) {
     color: opts.color && !noColor && process.stdout.isTTY === true,
     timestamps: opts.timestamps,
     reconnectMs: opts.reconnectSeconds * 1000,
+    downloadsDir: opts.downloads,
     complain: (message) => process.stderr.write(`chorus: ${message}\n`),
   });
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

@@ -136,8 +136,6 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       if (f.reason === 'restart') return [serverLine(ctx, 'the server is restarting')];
       if (f.reason === 'moved') return [serverLine(ctx, 'your session continues in another client')];
       return [serverLine(ctx, 'goodbye')];
-    case 'file_offer':
-      return [serverLine(ctx, `${s(f.from)} offered you a file "${s(f.name)}" (${s(f.size)} bytes); this client cannot receive files`)];
     default:
       return [];
   }

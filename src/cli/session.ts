@@ -6,11 +6,12 @@
  *
  * and main.ts only builds the pieces and turns the outcome into an exit code.
  */
-import { commandHelp, parseCommand } from '../protocol/commands.js';
+import { commandHelp, fileCommandHelp, parseCommand } from '../protocol/commands.js';
 import { ChorusError } from '../protocol/errors.js';
 import { maxHistoryLimit, parseFrameObject } from '../protocol/frames.js';
 import { parseNick } from '../protocol/names.js';
 import { describeEndpoint, openConnection, type Connection, type Endpoint, type ServerFrame } from './connection.js';
+import { FileTransfers } from './files.js';
 import { errorLine, hhmm, renderFrame, renderMessage, serverLine, targetName, warningLine, type RenderContext } from './render.js';
 import { Requests, type Request } from './requests.js';
 import type { Terminal } from './terminal.js';
@@ -23,6 +24,8 @@ export interface SessionOptions {
   readonly timestamps: boolean;
   /** How long to keep trying to resume a dropped connection; 0: give up at once. */
   readonly reconnectMs: number;
+  /** Where accepted files are saved. */
+  readonly downloadsDir: string;
   /** Where startup failures go (stderr): they are not part of the chat. */
   readonly complain: (message: string) => void;
 }
@@ -51,6 +54,7 @@ export class ChatSession {
   private token: string | undefined;
   private readonly transcript = new Transcript();
   private readonly requests: Requests;
+  private readonly files: FileTransfers;
   private hello: { ref: string; onWelcome: (welcome: ServerFrame) => void; done: (reply: ServerFrame | undefined) => void } | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private reconnecting: Promise<void> | undefined;
@@ -67,6 +71,25 @@ export class ChatSession {
     this.requests = new Requests(
       (r) => this.term.print(warningLine(this.ctx, `no answer from the server after ${replyTimeoutMs / 1000} s to ${r.what}`)),
       replyTimeoutMs,
+    );
+    const self = this;
+    this.files = new FileTransfers(
+      {
+        get ctx() {
+          return self.ctx;
+        },
+        interactive: term.interactive,
+        get columns() {
+          return term.columns;
+        },
+        print: (line) => term.print(line),
+        status: (line) => term.status(line),
+        send: (frame) => this.phase === 'chatting' && this.conn !== undefined && this.conn.send(frame),
+        ask: (frame, what) => this.ask(frame, what, () => false),
+        nextRef: () => this.requests.nextRef(),
+        buffered: () => this.conn?.buffered() ?? 0,
+      },
+      opts.downloadsDir,
     );
   }
 
@@ -98,6 +121,7 @@ export class ChatSession {
     this.phase = 'done';
     clearInterval(this.pingTimer);
     this.requests.clear();
+    this.files.close();
     this.hello?.done(undefined);
     this.conn?.destroy();
     this.term.close();
@@ -247,7 +271,7 @@ export class ChatSession {
         return true;
       case 'help':
         this.term.print('Commands:');
-        for (const line of commandHelp) this.term.print(`  ${line}`);
+        for (const line of [...commandHelp, ...fileCommandHelp]) this.term.print(`  ${line}`);
         return true;
       case 'history': {
         if (cmd.with === undefined) {
@@ -265,6 +289,9 @@ export class ChatSession {
       }
       case 'frame':
         return this.handleFrame(cmd.frame);
+      case 'file':
+        await this.files.run(cmd);
+        return true;
     }
   }
 
@@ -301,18 +328,24 @@ export class ChatSession {
    * waits and goes out once the session is resumed.
    */
   private async request(frame: Frame, what: string, answers: (f: ServerFrame) => boolean): Promise<void> {
-    const withRef = { ...frame, ref: this.requests.nextRef() };
+    const reply = this.ask(frame, what, answers);
+    if (!this.term.interactive) await reply;
+  }
+
+  /** Sends a request and resolves with its answer (undefined: refused here, or none in time). */
+  private ask(frame: Frame, what: string, answers: (f: ServerFrame) => boolean): Promise<ServerFrame | undefined> {
+    const withRef = { ...frame, ref: typeof frame.ref === 'string' ? frame.ref : this.requests.nextRef() };
     try {
       // The server would refuse it with the same words; say so now, without a round trip.
       parseFrameObject(withRef);
     } catch (err) {
       if (!(err instanceof ChorusError)) throw err;
       this.term.print(errorLine(this.ctx, err.message, err.code));
-      return;
+      return Promise.resolve(undefined);
     }
     const request = this.requests.add(withRef, what, answers);
     if (this.phase === 'chatting') this.conn?.send(withRef);
-    if (!this.term.interactive) await request.reply;
+    return request.reply;
   }
 
   private onFrame(f: ServerFrame): void {
@@ -331,9 +364,11 @@ export class ChatSession {
     }
     const request = this.requests.answer(f);
     if (request !== undefined) {
+      this.files.answered(f);
       this.onAnswer(f, request);
       return;
     }
+    if (this.files.onFrame(f)) return;
     if (f.type === 'welcome') return; // only ever the answer to a hello
     if (f.type === 'bye') this.byeHeard?.();
     // The session went on in another client: resuming here would only take it back.
@@ -427,6 +462,7 @@ export class ChatSession {
         this.welcomed(welcome, this.self);
         this.term.print(serverLine(this.ctx, 'reconnected'));
         for (const r of this.requests.unanswered()) this.conn?.send(r.frame);
+        this.files.resumed();
       });
       if (reply?.type === 'welcome' || this.phase !== 'reconnecting') return;
       if (reply?.type === 'error') {

@@ -21,6 +21,13 @@ export interface Terminal {
    * one line, so a transcript shows what was asked and answered.
    */
   read(prompt: string, echoWhenPiped?: boolean): Promise<string | null>;
+  /**
+   * On a terminal, one line kept just above the prompt and redrawn in place (a transfer's
+   * progress bar); undefined leaves the last one on screen as an ordinary line. Piped: nothing.
+   */
+  status(line: string | undefined): void;
+  /** The terminal's width, for lines that fill it. */
+  readonly columns: number;
   close(): void;
 }
 
@@ -48,6 +55,10 @@ class ReadlineTerminal implements Terminal {
   private paused = false;
   /** True while a prompt (and maybe half a line) is on screen. */
   private prompting = false;
+  /** The status line on screen above the prompt, if any. */
+  private statusLine: string | undefined;
+  /** A status given while no prompt was up, drawn with the next one. */
+  private pendingStatus: string | undefined;
   private closed = false;
 
   constructor(
@@ -62,25 +73,50 @@ class ReadlineTerminal implements Terminal {
     if (interactive) this.rl.on('SIGINT', () => opts.onInterrupt());
   }
 
+  get columns(): number {
+    return (this.opts.output as { columns?: number }).columns ?? 80;
+  }
+
   print(text: string): void {
     if (this.closed || !this.interactive) {
       this.opts.output.write(text + '\n');
       return;
     }
-    const width = (this.opts.output as { columns?: number }).columns ?? 80;
-    const line = wrapLine(text, width).join('\n');
+    const line = wrapLine(text, this.columns).join('\n');
     if (!this.prompting) {
       this.opts.output.write(line + '\n');
       return;
     }
+    this.redraw(line, this.statusLine);
+  }
+
+  status(line: string | undefined): void {
+    if (this.closed || !this.interactive) return;
+    if (!this.prompting) {
+      // Between an entered line and the next prompt: drawn with that prompt.
+      if (line === undefined && this.pendingStatus !== undefined) this.opts.output.write(this.pendingStatus + '\n');
+      this.pendingStatus = line;
+      return;
+    }
+    if (line !== undefined) this.redraw(undefined, line);
+    // The last state stays, as an ordinary line above the prompt.
+    else if (this.statusLine !== undefined) this.redraw(this.statusLine, undefined);
+  }
+
+  /**
+   * Goes to where the status line (or the prompt) starts (the typed text may wrap over
+   * several rows) and clears from there down; prints `line`, then the status, then draws
+   * the prompt and the typed text again.
+   */
+  private redraw(line: string | undefined, status: string | undefined): void {
     const out = this.opts.output;
-    // Go to where the prompt starts (the typed text may wrap over several rows) and clear
-    // from there down; print the line; then draw the prompt and the typed text again.
-    const rows = this.rl.getCursorPos().rows;
+    const rows = this.rl.getCursorPos().rows + (this.statusLine === undefined ? 0 : 1);
     readline.moveCursor(out, 0, -rows);
     readline.cursorTo(out, 0);
     readline.clearScreenDown(out);
-    out.write(line + '\n');
+    if (line !== undefined) out.write(line + '\n');
+    this.statusLine = status;
+    if (status !== undefined) out.write(status.slice(0, Math.max(1, this.columns - 1)) + '\n');
     // prompt(true) first moves up by the rows the cursor sat below the prompt's start when
     // readline last drew it (its private prevRows). We already cleared that input and stand
     // on a fresh row, so there is nothing above to move past.
@@ -92,6 +128,8 @@ class ReadlineTerminal implements Terminal {
     if (this.waiter !== undefined) throw new Error('one read at a time');
     const take = (line: string | null): string | null => {
       this.prompting = false;
+      // Entered text scrolled it up: a later status goes above the next prompt.
+      this.statusLine = undefined;
       if (!this.interactive && echoWhenPiped) this.opts.output.write(prompt + (line ?? '') + '\n');
       return line;
     };
@@ -100,6 +138,11 @@ class ReadlineTerminal implements Terminal {
     if (queued !== undefined) return Promise.resolve(take(queued));
     if (this.ended) return Promise.resolve(take(null));
     if (this.interactive) {
+      if (this.pendingStatus !== undefined) {
+        this.opts.output.write(this.pendingStatus.slice(0, Math.max(1, this.columns - 1)) + '\n');
+        this.statusLine = this.pendingStatus;
+        this.pendingStatus = undefined;
+      }
       this.rl.setPrompt(prompt);
       this.prompting = true;
       this.rl.prompt(true);

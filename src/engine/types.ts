@@ -1,4 +1,5 @@
 import type { Address, Nick, NickKey, RoomKey } from '../protocol/names.js';
+import type { FileStore } from './file-store.js';
 
 /**
  * What travels on the bus: a frame encoded once by the gateway that made it, plus the
@@ -187,6 +188,8 @@ export interface Engine {
   readonly online: Online;
   readonly rooms: Rooms;
   readonly history: History;
+  /** Offered files and their bytes (file transfer). */
+  readonly files: FileStore;
   /** Whether the store is reachable now; while false every write fails `unavailable`. */
   readonly up: boolean;
   onStatus(handler: (up: boolean) => void): void;

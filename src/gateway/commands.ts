@@ -6,6 +6,7 @@ import { nickKey, roomAddress, roomKey, targetText, type Address } from '../prot
 import type { Subscriber } from './fanout.js';
 import type { JoinGuard } from './joins.js';
 import type { Hub } from './session.js';
+import type { Transfers } from './transfers.js';
 
 /** What a command may do within its session, once the client has been welcomed. */
 export interface CommandContext {
@@ -26,6 +27,10 @@ export interface CommandContext {
   publish(address: Address, frame: object): Promise<void>;
   /** The client said bye: give the nick back and close. */
   release(): Promise<void>;
+  /** Resolves once the socket has room again, for replies written in many pieces (undefined: room now). */
+  backpressure(): Promise<void> | undefined;
+  /** This session's file uploads and downloads. */
+  readonly files: Transfers;
 }
 
 /** Every frame a welcomed client may send, but hello. */
@@ -46,6 +51,11 @@ const handlers: Handlers = {
     ctx.reply({ type: 'bye' }, frame.ref);
     return ctx.release();
   },
+  file_offer: (ctx, frame) => ctx.files.offer(frame),
+  file_chunk: (ctx, frame) => ctx.files.chunk(frame),
+  file_end: (ctx, frame) => ctx.files.end(frame),
+  file_accept: (ctx, frame) => ctx.files.accept(frame),
+  file_reject: (ctx, frame) => ctx.files.reject(frame),
 };
 
 export function runCommand(ctx: CommandContext, frame: ChatFrame): Promise<void> | void {

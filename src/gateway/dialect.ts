@@ -58,6 +58,8 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
           return { reply: frameLines([`${name === 'legacy' ? '' : '[SERVER]: '}Commands:`, ...commandHelp.map((l) => `  ${l}`)]) };
         case 'usage':
           throw new ChorusError(cmd.unknown ? 'unknown_type' : 'bad_frame', cmd.message);
+        case 'file':
+          throw new ChorusError('unknown_type', 'this connection cannot carry files: use a client that can, such as the chorus console client');
       }
     },
     encode: (frame, self) => wrap(renderFrame(frame as Record<string, unknown>, name, self)),

@@ -100,6 +100,7 @@ export function createMetrics(registry: Registry, worker: string) {
       buckets: latencyBuckets,
       registers: [registry],
     }),
+    ...fileMetrics(registry),
   };
   // Series that exist from the start, at zero, so dashboards and alerts see them before traffic.
   for (const t of transports) metrics.connections.labels(t).set(0);
@@ -109,3 +110,20 @@ export function createMetrics(registry: Registry, worker: string) {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** File transfer: counted by the gateway that does the work (the sender's stores, the receiver's delivers). */
+function fileMetrics(registry: Registry) {
+  const metrics = {
+    filesOffered: new Counter({ name: 'chorus_files_offered_total', help: 'Files offered by clients', registers: [registry] }),
+    fileBytesStored: new Counter({ name: 'chorus_file_bytes_stored_total', help: 'File bytes uploaded into the store', registers: [registry] }),
+    fileBytesDelivered: new Counter({ name: 'chorus_file_bytes_delivered_total', help: 'File bytes written to receivers\' sockets', registers: [registry] }),
+    fileTransfersFailed: new Counter({
+      name: 'chorus_file_transfers_failed_total',
+      help: 'Uploads that failed (bad size or sha256, sender gone) and deliveries cut by a failed file, by side',
+      labelNames: ['side'] as const,
+      registers: [registry],
+    }),
+  };
+  for (const side of ['upload', 'download']) metrics.fileTransfersFailed.labels(side).inc(0);
+  return metrics;
+}

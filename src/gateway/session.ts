@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Claim, Engine, Envelope } from '../engine/types.js';
 import { encodeLine, errorFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
+import { looksLikeChunk } from '../protocol/files.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
 import type { Announcer } from './announcer.js';
@@ -16,12 +17,15 @@ import { JoinGuard, type JoinLimits } from './joins.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
+import { BytePace } from './pace.js';
 import type { Peer } from './peer.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
+import { Transfers, type FileLimits } from './transfers.js';
 
 export interface Limits extends FloodLimits, JoinLimits {
   readonly maxOutboundBytes: number;
   readonly resumeGraceMs: number;
+  readonly files: FileLimits;
 }
 
 /** What a session needs from its gateway. */
@@ -80,7 +84,8 @@ export class Session implements Subscriber {
   private departure: 'release' | 'detach' = 'detach';
   private readonly flood: FloodGate;
   private readonly joins: JoinGuard;
-  private readonly queue: string[] = [];
+  /** Lines waiting their turn; a file chunk is paced by bytes, not by the flood gate. */
+  private readonly queue: Array<{ line: string; chunk: boolean }> = [];
   /** The queue being worked through, if it is: drain() waits for a hello in flight. */
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
@@ -88,6 +93,9 @@ export class Session implements Subscriber {
   private readonly outbox: Outbox;
   /** What commands see of this session, made once it has a nick. */
   private commands: CommandContext | undefined;
+  private transfers: Transfers | undefined;
+  /** File chunks skip the frame rate limit and are paced by bytes instead. */
+  private readonly uploadPace: BytePace;
   lastSeen = Date.now();
 
   constructor(
@@ -97,6 +105,7 @@ export class Session implements Subscriber {
   ) {
     this.flood = new FloodGate(hub.limits, hub.metrics.laggedFrames);
     this.joins = new JoinGuard(hub.limits);
+    this.uploadPace = new BytePace(hub.limits.files.bytesPerSecond);
     const delivered = hub.metrics.delivered.labels(peer.transport);
     this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
@@ -119,8 +128,10 @@ export class Session implements Subscriber {
   onLine(line: string): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    if (!this.flood.admit()) return this.flooded();
-    this.queue.push(line);
+    // File chunks are paced by bytes (uploadPace), not counted as chat frames.
+    const chunk = this.isChunk(line);
+    if (!chunk && !this.flood.admit()) return this.flooded();
+    this.queue.push({ line, chunk });
     if (this.queue.length >= maxQueuedFrames) this.peer.pause();
     this.working ??= this.drainQueue().finally(() => (this.working = undefined));
   }
@@ -194,15 +205,17 @@ export class Session implements Subscriber {
 
   private async drainQueue(): Promise<void> {
     while (this.queue.length > 0 && !this.closed) {
+      const { line, chunk } = this.queue.shift()!;
       // Fakelag: a frame over the rate waits its turn while the socket stays paused.
-      await this.flood.turn();
+      if (!chunk) await this.flood.turn();
       if (this.closed) return;
       // A client whose frames are still waiting their turn is not idle.
       this.lastSeen = Date.now();
-      const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
       try {
+        // Waiting here leaves the rest queued, and past maxQueuedFrames the socket unread.
+        if (chunk) await this.uploadPace.spend((line.length * 3) / 4);
         const parsed = this.dialect.parse(line, this.state === 'greeting');
         if ('reply' in parsed) {
           this.outbox.write(parsed.reply, 'reply');
@@ -232,9 +245,14 @@ export class Session implements Subscriber {
     return runCommand(this.commands, frame);
   }
 
+  /** A file chunk from a welcomed JSON client (people's dialects have no chunks: theirs is text). */
+  private isChunk(line: string): boolean {
+    return this.state === 'chatting' && (this.dialect.name === 'json' || this.dialect.name === 'ws') && looksLikeChunk(line);
+  }
+
   private commandContext(claim: Claim): CommandContext {
     const self = this;
-    return {
+    const ctx: CommandContext = {
       hub: this.hub,
       claim,
       rooms: this.rooms,
@@ -249,7 +267,13 @@ export class Session implements Subscriber {
       publish: (address, frame) => this.publish(address, frame),
       joins: this.joins,
       release: () => this.leave('release', 'bye'),
+      backpressure: () => this.outbox.roomFor(),
+      get files() {
+        return self.transfers!;
+      },
     };
+    this.transfers = new Transfers(ctx);
+    return ctx;
   }
 
   private async hello(frame: Frame<'hello'>): Promise<void> {
@@ -362,6 +386,7 @@ export class Session implements Subscriber {
     if (flushOnDeparture.has(reason)) this.peer.end(reason);
     else this.peer.destroy();
     this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason, connections: this.hub.connections }, 'disconnected');
+    await this.transfers?.stop();
     await this.letGo();
   }
 

@@ -8,6 +8,10 @@ export type Command =
   /** `!history` with no target: the console client shows its own session; servers ask for `*`. */
   | { kind: 'history'; with?: string; limit?: number }
   | { kind: 'help' }
+  /** File transfer: the console client's own (people's text modes cannot take bytes). */
+  | { kind: 'file'; action: 'send'; to: string; path: string }
+  | { kind: 'file'; action: 'accept' | 'reject'; file: string }
+  | { kind: 'file'; action: 'list' }
   /** A malformed command; `unknown` when the command name itself is not one we have. */
   | { kind: 'usage'; message: string; unknown?: boolean };
 
@@ -22,6 +26,14 @@ export const commandHelp = [
   '!unwatch <nick> [nick...]   stop watching them',
   '!help                       this list',
   '!bye                        leave the chat',
+];
+
+/** The file commands, listed by the console client only. */
+export const fileCommandHelp = [
+  '!send <nick|#room|*> <path> offer a file and upload it',
+  '!accept <file>              take a file offered to you (saved under --downloads)',
+  '!reject <file>              decline a file offered to you',
+  '!files                      offers waiting for you, and your transfers in flight',
 ];
 
 const usage = (message: string): Command => ({ kind: 'usage', message });
@@ -93,6 +105,20 @@ export function parseCommand(input: string): Command {
       if (nicks.length === 0) return usage(`usage: ${name.toLowerCase()} <nick> [nick...]`);
       return { kind: 'frame', frame: { type: name.slice(1).toLowerCase(), nicks } };
     }
+    case '!send': {
+      const [[to = ''], path] = words(rest, 1);
+      if (to === '' || path.trim() === '') return usage('usage: !send <nick|#room|*> <path>');
+      // A bare word is a nick, as in `!private bob`.
+      return { kind: 'file', action: 'send', to: to === '*' || to.startsWith('@') || to.startsWith('#') ? to : `@${to}`, path: path.trim() };
+    }
+    case '!accept':
+    case '!reject': {
+      const [[file = '']] = words(rest, 1);
+      if (file === '') return usage(`usage: ${name} <file>`);
+      return { kind: 'file', action: name.slice(1).toLowerCase() as 'accept' | 'reject', file };
+    }
+    case '!files':
+      return { kind: 'file', action: 'list' };
     case '!help':
       return { kind: 'help' };
     case '!bye':

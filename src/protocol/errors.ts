@@ -17,6 +17,7 @@ export const errorCodes = [
   'slow_consumer',
   'file_too_large',
   'no_such_file',
+  'bad_file',
   'too_many_connections',
   'unavailable',
 ] as const;

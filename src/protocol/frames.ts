@@ -1,4 +1,5 @@
 import { ChorusError } from './errors.js';
+import { fileFrameTypes, parseFileFrame, type FileFrame } from './files.js';
 import { parseNick, parseRoom, parseTarget, type Nick, type Room, type Target } from './names.js';
 
 export const maxTextChars = 4000;
@@ -29,12 +30,13 @@ export type ClientFrame = Ref &
     | { type: 'history'; with: Target; before?: string; limit: number }
     | { type: 'ping' }
     | { type: 'bye' }
+    | FileFrame
   );
 
 export type ClientFrameType = ClientFrame['type'];
 
 /** Types PROTOCOL.md names that this server does not serve yet: a clear refusal, not a guess. */
-const notServed = new Set(['register', 'file_offer', 'file_accept', 'file_reject', 'file_chunk', 'file_end']);
+const notServed = new Set(['register']);
 
 type Obj = Record<string, unknown>;
 
@@ -169,6 +171,7 @@ export function parseFrameObject(o: Obj): ClientFrame {
     case 'bye':
       return { ...base, type };
     default:
+      if (fileFrameTypes.has(type)) return { ...base, ...parseFileFrame(o, type as FileFrame['type']) };
       if (notServed.has(type)) {
         throw new ChorusError('unknown_type', `"${type}" is not served by this server version`);
       }

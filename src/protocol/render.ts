@@ -149,6 +149,8 @@ function frameLines(f: Frame, style: Style, self: string): string[] {
       return ['[SERVER]: Goodbye!'];
     case 'error':
       return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
+    case 'file_offer':
+      return [`[SERVER]: ${s(f.from)} offered the file "${s(f.name)}" (${s(f.size)} bytes) to ${s(f.to)}; this client cannot receive files.`];
     default:
       return [];
   }

@@ -74,6 +74,12 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
       joinRate: config.joinRate,
       maxOutboundBytes: config.maxOutboundBytes,
       resumeGraceMs: config.resumeGraceMs,
+      files: {
+        maxFileBytes: config.maxFileBytes,
+        quotas: { perSender: config.fileQuotaBytes, total: config.fileStoreBytes },
+        ttlMs: config.fileTtlMs,
+        bytesPerSecond: config.fileBytesPerSecond,
+      },
     },
   });
   const ports = await gateway.start();

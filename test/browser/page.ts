@@ -31,7 +31,8 @@ export interface Cluster {
 
 export async function startCluster(): Promise<Cluster> {
   const redis = await startRedis();
-  const gateways = await startGateways(2, { redis: redis.url });
+  // The shipped balancer config sends a PROXY v2 header, as the gateways behind it expect.
+  const gateways = await startGateways(2, { redis: redis.url }, ['--proxy-protocol', '--trusted-proxies', '127.0.0.1']);
   const balancer = await startHaproxy({ gateways });
   const stop = async () => {
     await balancer.stop();

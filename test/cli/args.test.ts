@@ -22,6 +22,13 @@ describe('chorus flags', () => {
     expect(parseArgs(['--reconnect=0']).reconnectSeconds).toBe(0);
   });
 
+  it('saves files under ./downloads unless --downloads says where', () => {
+    expect(parseArgs([]).downloads).toBe('./downloads');
+    expect(parseArgs(['--downloads', '/tmp/in']).downloads).toBe('/tmp/in');
+    expect(() => parseArgs(['--downloads='])).toThrow(UsageError);
+    expect(helpText).toContain('--downloads <d>');
+  });
+
   it('takes --tls, --insecure (only with --tls), --timestamps, --no-color and --help', () => {
     expect(parseArgs(['--tls', '--insecure'])).toMatchObject({ tls: true, insecure: true });
     expect(() => parseArgs(['--insecure'])).toThrow(/only makes sense with --tls/);

@@ -6,6 +6,7 @@ import { nickKey, parseNick, roomAddress, roomKey, parseRoom, type Address } fro
 import type { Claim, Engine, Envelope } from '../../src/engine/types.js';
 import { ChorusError } from '../../src/protocol/errors.js';
 import { waitUntil } from '../support/wait.js';
+import { fileStoreCases } from './file-contract.js';
 
 export interface EngineFactory {
   /** A fresh engine; engines made by one factory call within a test share one store (one cluster). */
@@ -366,5 +367,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(e.history.isAfter(b.id, a.id)).toBe(true);
       expect(await e.history.range('*', ann.key, undefined, 10)).toEqual([]);
     });
+
+    fileStoreCases(() => make());
   });
 }

@@ -37,7 +37,6 @@ describe('parseFrame', () => {
     ['{"type":"ping","ref":7}', 'bad_frame'],
     [`{"type":"ping","ref":"${'r'.repeat(65)}"}`, 'bad_frame'],
     ['{"type":"dance"}', 'unknown_type'],
-    ['{"type":"file_offer"}', 'unknown_type'],
     ['{"type":"hello","nick":"a b"}', 'bad_nick'],
     ['{"type":"hello","nick":"a","resume":"x"}', 'bad_frame'],
     ['{"type":"send","to":"somewhere","text":"x"}', 'bad_target'],
@@ -54,6 +53,40 @@ describe('parseFrame', () => {
     [`{"type":"watch","nicks":${JSON.stringify(Array.from({ length: 501 }, (_, i) => `u${i}`))}}`, 'bad_frame'],
   ])('refuses %s with %s', (line, code) => {
     expect(codeOf(() => parseFrame(line))).toBe(code);
+  });
+
+  it('parses the file frames', () => {
+    const sha256 = 'AB'.repeat(32);
+    expect(parseFrame(JSON.stringify({ type: 'file_offer', to: '#Dev', name: 'a.txt', size: 3, sha256, ref: 'x' }))).toMatchObject({
+      type: 'file_offer', to: { kind: 'room', key: '#dev' }, name: 'a.txt', size: 3, sha256: 'ab'.repeat(32), ref: 'x',
+    });
+    expect(parseFrame('{"type":"file_chunk","file":"f","seq":0,"data":"aGk="}')).toEqual({ type: 'file_chunk', file: 'f', seq: 0, data: 'aGk=' });
+    expect(parseFrame('{"type":"file_accept","file":"f"}')).toEqual({ type: 'file_accept', file: 'f', from_seq: 0 });
+    expect(parseFrame('{"type":"file_accept","file":"f","from_seq":7}')).toEqual({ type: 'file_accept', file: 'f', from_seq: 7 });
+    expect(parseFrame('{"type":"file_reject","file":"f"}')).toEqual({ type: 'file_reject', file: 'f' });
+    expect(parseFrame('{"type":"file_end","file":"f"}')).toEqual({ type: 'file_end', file: 'f' });
+  });
+
+  it.each([
+    [{ name: '..' }, 'bad_file'],
+    [{ name: 'a/b' }, 'bad_file'],
+    [{ name: 'x'.repeat(256) }, 'bad_file'],
+    [{ size: -1 }, 'bad_frame'],
+    [{ size: 1.5 }, 'bad_frame'],
+    [{ sha256: 'nothex' }, 'bad_frame'],
+    [{ to: 'nobody' }, 'bad_target'],
+  ])('refuses the offer %j with %s', (extra, code) => {
+    const frame = { type: 'file_offer', to: '*', name: 'a', size: 1, sha256: 'a'.repeat(64), ...extra };
+    expect(codeOf(() => parseFrame(JSON.stringify(frame)))).toBe(code);
+  });
+
+  it('refuses chunks that are not base64 or over 48 KiB', () => {
+    expect(codeOf(() => parseFrame('{"type":"file_chunk","file":"f","seq":0,"data":"a b"}'))).toBe('bad_frame');
+    expect(codeOf(() => parseFrame('{"type":"file_chunk","file":"f","seq":0,"data":"abc"}'))).toBe('bad_frame');
+    const over = Buffer.alloc(48 * 1024 + 3).toString('base64');
+    expect(codeOf(() => parseFrame(JSON.stringify({ type: 'file_chunk', file: 'f', seq: 0, data: over })))).toBe('bad_file');
+    const full = Buffer.alloc(48 * 1024).toString('base64');
+    expect(codeOf(() => parseFrame(JSON.stringify({ type: 'file_chunk', file: 'f', seq: 0, data: full })))).toBeUndefined();
   });
 
   it('counts text length in characters, not UTF-16 units', () => {

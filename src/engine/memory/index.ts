@@ -5,6 +5,7 @@ import { userAddress, type Address, type Nick, type NickKey, type RoomKey } from
 import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
+import { MemoryFiles } from './files.js';
 import type {
   Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, RoomJoin, Rooms, StoredMessage,
 } from '../types.js';
@@ -14,6 +15,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
   const bus = new MemoryBus();
   const presence = new MemoryPresence(bus);
   const history = new MemoryHistory(opts.historyLimit, bus, presence);
+  const files = new MemoryFiles();
   return {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
@@ -23,11 +25,15 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     online: presence,
     rooms: presence,
     history,
+    files,
     up: true,
     onStatus: () => {},
     onOperation: () => {},
     start: async () => {},
-    stop: async () => presence.close(),
+    stop: async () => {
+      presence.close();
+      files.close();
+    },
   };
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../types.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
+import { RedisFiles } from './files.js';
 import { RedisHistory } from './history.js';
 import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
@@ -58,6 +59,7 @@ class RedisEngine implements Engine {
   readonly online: RedisOnline;
   readonly history: RedisHistory;
   private readonly presence: RedisPresence;
+  readonly files: RedisFiles;
 
   private readonly conns: Connections;
   private readonly lease: Lease;
@@ -93,6 +95,7 @@ class RedisEngine implements Engine {
     this.claims = this.rooms = this.presence;
     this.online = new RedisOnline(cmd, keys, ops);
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0));
+    this.files = new RedisFiles(cmd, keys, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, changed: (change) => this.online.report(change), log: this.log, ops, isUp: () => this.isUp,

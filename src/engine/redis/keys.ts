@@ -28,6 +28,14 @@ import { conversationOf } from '../ids.js';
  *   <prefix>{gw:<id>}:reaping       string   lock held by the gateway cleaning up after a dead one
  *   <prefix>{gw:<id>}:reaped        string   set once it was cleaned up, so that if it was only cut
  *                                            off, it announces its users online again
+ *   <prefix>{f:<id>}:meta           hash     an offered file: from, fromKey, to, address, name, size,
+ *                                            sha256, expires, state (PEXPIREAT expires)
+ *   <prefix>{f:<id>}:chunks         list     its chunks' file_chunk JSON, index = seq (same expiry)
+ *   <prefix>{f:<id>}:to             set      nick keys that were recipients when it was offered
+ *   <prefix>{f:<id>}:answers        hash     nick key → accept | reject
+ *   <prefix>{fq}:expiry             zset     ids of files counted against the quotas, by expiry
+ *   <prefix>{fq}:sizes              hash     id → "<size> <sender key>"
+ *   <prefix>{fq}:used               hash     sender key → bytes counted; "*" → the store's total
  *
  * Nick and room keys hold only letters, digits, `_`, `-`, `.` (and the room's `#`), never
  * `{`, `}`, `|` or a space, so they cannot break out of their tags or fields. Connection ids
@@ -51,6 +59,10 @@ export interface Keys {
   gatewayUsers(gateway: string): string;
   reaping(gateway: string): string;
   reaped(gateway: string): string;
+  /** The keys of one file, all in its own slot. */
+  file(id: string): { meta: string; chunks: string; recipients: string; answers: string };
+  /** The quota ledger, all in one slot so that a reservation is one atomic step. */
+  readonly fileQuota: { expiry: string; sizes: string; used: string };
 }
 
 export function makeKeys(prefix: string): Keys {
@@ -77,6 +89,11 @@ export function makeKeys(prefix: string): Keys {
     gatewayUsers: (id) => `${gateway(id)}:users`,
     reaping: (id) => `${gateway(id)}:reaping`,
     reaped: (id) => `${gateway(id)}:reaped`,
+    file: (id) => {
+      const tag = `${prefix}{f:${id}}`;
+      return { meta: `${tag}:meta`, chunks: `${tag}:chunks`, recipients: `${tag}:to`, answers: `${tag}:answers` };
+    },
+    fileQuota: { expiry: `${prefix}{fq}:expiry`, sizes: `${prefix}{fq}:sizes`, used: `${prefix}{fq}:used` },
   };
 }
 

@@ -329,6 +329,10 @@ function run(line: string): void {
       loadEarlier(conv, cmd.limit);
       return;
     }
+    case 'file':
+      // The console's file commands take paths and ids; here the buttons do that job.
+      here.notice('Send a file with "Attach a file" (or drop it here); answer an offer with its Accept or Reject button.');
+      return;
     case 'frame':
       break;
   }
