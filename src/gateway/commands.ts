@@ -3,12 +3,18 @@ import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import type { ClientFrame } from '../protocol/frames.js';
 import { roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import { register, unregister } from './registration.js';
+import { sessionId } from './resume.js';
 import type { Hub } from './session.js';
 
 /** What a command may do within its session, once the client has been welcomed. */
 export interface CommandContext {
   readonly hub: Hub;
   readonly claim: Claim;
+  /** The client's address, for the back-off after failed logins. */
+  readonly host: string;
+  /** The account epoch this session is identified in ('' when not): register and unregister change it. */
+  epoch: string;
   /** The rooms this session is in (their fan-out addresses). */
   readonly rooms: Set<Address>;
   readonly closed: boolean;
@@ -33,6 +39,8 @@ const handlers: Handlers = {
   leave,
   who,
   history,
+  register,
+  unregister,
   ping: (ctx, frame) => ctx.reply({ type: 'pong' }, frame.ref),
   bye: (ctx, frame) => {
     ctx.reply({ type: 'bye' }, frame.ref);
@@ -55,7 +63,7 @@ async function send(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'send
     from: claim,
     ts,
     tail: messageTail(claim.nick, shown, frame.text, ts),
-    ...(frame.ref === undefined ? {} : { dedupe: `${claim.session}:${frame.ref}` }),
+    ...(frame.ref === undefined ? {} : { dedupe: `${sessionId(claim.session)}:${frame.ref}` }),
   });
   if (!posted.duplicate) {
     hub.metrics.received.labels(to.kind === 'room' ? 'group' : to.kind).inc();

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/types.js';
 import { encodeLine, errorFrame } from '../protocol/encode.js';
+import { Logins } from './accounts.js';
 import type { Dialect } from './dialect.js';
 import { Fanout } from './fanout.js';
 import type { Metrics } from './metrics.js';
@@ -36,6 +37,7 @@ const onlineRefreshMs = 2_000;
 export class Gateway implements Hub {
   readonly fanout: Fanout;
   readonly limits: Limits;
+  readonly logins: Logins;
   private readonly sessions = new Set<Session>();
   private readonly tcp: TcpServer;
   private readonly ws: http.Server;
@@ -50,6 +52,7 @@ export class Gateway implements Hub {
     private readonly opts: GatewayOptions,
   ) {
     this.limits = opts.limits;
+    this.logins = new Logins(engine.accounts, metrics);
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });

@@ -5,6 +5,7 @@ import { encodeLine, errorFrame, presenceFrame, protocolVersion } from '../proto
 import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
+import type { Logins, OnRegistered } from './accounts.js';
 import { runCommand, type CommandContext } from './commands.js';
 import type { Dialect } from './dialect.js';
 import type { Fanout, Subscriber } from './fanout.js';
@@ -12,9 +13,10 @@ import { claimNick, type Claimant } from './hello.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
-import type { Peer } from './peer.js';
+import { clientHost, type Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
-import { newSessionToken, replay, replayCursors } from './resume.js';
+import { identifyLine } from './identify.js';
+import { replay, replayCursors, tokenEpoch } from './resume.js';
 
 export interface Limits {
   readonly rate: number;
@@ -30,6 +32,7 @@ export interface Hub {
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly logins: Logins;
   /** Open sessions on this gateway now, for the logs. */
   readonly connections: number;
   /** The session is over: the gateway stops tracking it. */
@@ -86,6 +89,8 @@ export class Session implements Subscriber {
   private readonly outbox: Outbox;
   /** What commands see of this session, made once it has a nick. */
   private commands: CommandContext | undefined;
+  /** A text-mode hello for a registered nick, waiting for `!identify <password>` as the next line. */
+  private identifying: Frame<'hello'> | undefined;
   lastSeen = Date.now();
 
   constructor(
@@ -198,6 +203,10 @@ export class Session implements Subscriber {
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
       try {
+        if (this.identifying) {
+          await this.onIdentifyLine(this.identifying, line);
+          continue;
+        }
         const parsed = this.dialect.parse(line, this.state === 'greeting');
         if ('reply' in parsed) {
           this.outbox.write(parsed.reply, 'reply');
@@ -227,11 +236,27 @@ export class Session implements Subscriber {
     return runCommand(this.commands, frame);
   }
 
+  /**
+   * The line after a text-mode user was asked to identify: `!identify <password>` says hello
+   * again with it; anything else gets a free variant of the nick, then counts as typed.
+   */
+  private async onIdentifyLine(asked: Frame<'hello'>, line: string): Promise<void> {
+    this.identifying = undefined;
+    const answer = identifyLine(asked, line);
+    if (answer) return this.hello(answer, 'check');
+    await this.hello(asked, 'skip');
+    if (this.state === 'chatting') {
+      this.queue.unshift(line);
+    }
+  }
+
   private commandContext(claim: Claim): CommandContext {
     const self = this;
     return {
       hub: this.hub,
       claim,
+      host: clientHost(this.peer),
+      epoch: tokenEpoch(claim.session),
       rooms: this.rooms,
       get closed() {
         return self.closed;
@@ -245,10 +270,10 @@ export class Session implements Subscriber {
     };
   }
 
-  private async hello(frame: Frame<'hello'>): Promise<void> {
-    const session = frame.resume?.session ?? newSessionToken();
-    const claim = await claimNick(this.claimant(), frame, session);
+  private async hello(frame: Frame<'hello'>, onRegistered?: OnRegistered): Promise<void> {
+    const claim = await claimNick(this.claimant(onRegistered ?? this.onRegistered()), frame);
     if (!claim) return;
+    const { session } = claim;
     const { engine } = this.hub;
     try {
       const online = await engine.presence.count();
@@ -281,12 +306,20 @@ export class Session implements Subscriber {
     for (const [address, out] of held) this.deliver(out, address);
   }
 
-  private claimant(): Claimant {
+  /** JSON clients send the password; the legacy client cannot; a text-mode user is asked. */
+  private onRegistered(): OnRegistered {
+    return this.dialect.name === 'legacy' ? 'skip' : this.dialect.name === 'text' ? 'ask' : 'check';
+  }
+
+  private claimant(onRegistered: OnRegistered): Claimant {
     const self = this;
     return {
       hub: this.hub,
       conn: this.conn,
-      variants: this.dialect.name === 'legacy' ? maxNickVariants : 1,
+      // Those who cannot identify get a free variant, as the legacy client does for a taken nick.
+      variants: onRegistered === 'skip' ? maxNickVariants : 1,
+      onRegistered,
+      host: clientHost(this.peer),
       get closed() {
         return self.closed;
       },
@@ -304,6 +337,10 @@ export class Session implements Subscriber {
       },
       letGo: () => this.letGo(),
       refuse: (err) => this.refuse(err),
+      ask: (frame) => {
+        this.identifying = frame;
+        this.reply({ type: 'notice', text: `${frame.nick} is registered; send !identify <password> as your next line, or you will get another nick` }, undefined);
+      },
     };
   }
 

@@ -21,6 +21,8 @@ export type ClientFrame = Ref &
     | { type: 'leave'; room: Room }
     | { type: 'who'; room?: Room }
     | { type: 'history'; with: Target; before?: string; limit: number }
+    | { type: 'register'; password: string }
+    | { type: 'unregister'; password: string }
     | { type: 'ping' }
     | { type: 'bye' }
   );
@@ -28,7 +30,7 @@ export type ClientFrame = Ref &
 export type ClientFrameType = ClientFrame['type'];
 
 /** Types PROTOCOL.md names that this server does not serve yet: a clear refusal, not a guess. */
-const notServed = new Set(['register', 'file_offer', 'file_accept', 'file_reject', 'file_chunk', 'file_end']);
+const notServed = new Set(['file_offer', 'file_accept', 'file_reject', 'file_chunk', 'file_end']);
 
 type Obj = Record<string, unknown>;
 
@@ -53,6 +55,20 @@ function text(o: Obj): string {
     throw new ChorusError('text_too_long', `text is limited to ${maxTextChars} characters`);
   }
   return v;
+}
+
+export const minPasswordChars = 8;
+export const maxPasswordChars = 128;
+
+/** A password as typed, NFC so that every keyboard's way of writing it is the same password. */
+function password(o: Obj): string {
+  const v = o.password;
+  // Code points, as for text; a string this long in UTF-16 units cannot be short enough.
+  const chars = typeof v === 'string' && v.length <= maxPasswordChars * 2 ? [...v].length : -1;
+  if (typeof v !== 'string' || chars < minPasswordChars || chars > maxPasswordChars) {
+    throw new ChorusError('bad_frame', `"password" must be a string of ${minPasswordChars} to ${maxPasswordChars} characters`);
+  }
+  return v.normalize('NFC');
 }
 
 function resume(o: Obj): ResumeRequest | undefined {
@@ -108,13 +124,13 @@ export function parseFrameObject(o: Obj): ClientFrame {
   if (typeof type !== 'string') throw new ChorusError('bad_frame', '"type" must be a string');
   switch (type) {
     case 'hello': {
-      const password = optStr(o, 'password', 128);
+      const secret = o.password === undefined ? undefined : password(o);
       const r = resume(o);
       return {
         ...base,
         type,
         nick: parseNick(o.nick),
-        ...(password === undefined ? {} : { password }),
+        ...(secret === undefined ? {} : { password: secret }),
         ...(r === undefined ? {} : { resume: r }),
       };
     }
@@ -135,6 +151,9 @@ export function parseFrameObject(o: Obj): ClientFrame {
         ...(before === undefined ? {} : { before }),
       };
     }
+    case 'register':
+    case 'unregister':
+      return { ...base, type, password: password(o) };
     case 'ping':
     case 'bye':
       return { ...base, type };

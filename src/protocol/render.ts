@@ -92,6 +92,8 @@ export function renderFrame(f: Frame, style: Style, self: string): string[] {
       return ['[SERVER]: Goodbye!'];
     case 'error':
       return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
+    case 'notice':
+      return [`[SERVER]: ${s(f.text)}`];
     default:
       return [];
   }

@@ -5,6 +5,7 @@ import { userAddress, type Address, type Nick, type NickKey, type RoomKey } from
 import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
+import { MemoryAccounts } from './accounts.js';
 import type {
   Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
 } from '../types.js';
@@ -20,6 +21,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     bus,
     presence,
     history,
+    accounts: new MemoryAccounts(),
     up: true,
     onStatus: () => {},
     onOperation: () => {},
@@ -73,7 +75,7 @@ class MemoryPresence implements Presence {
 
   constructor(private readonly bus: MemoryBus) {}
 
-  async claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+  async claim(claim: Claim, mode: 'new' | 'resume', from = claim.session): Promise<boolean> {
     if (this.closed) throw shuttingDown();
     const held = this.holders.get(claim.key);
     const previous = held?.conn;
@@ -81,7 +83,8 @@ class MemoryPresence implements Presence {
       if (held) return false;
       this.holders.set(claim.key, { session: claim.session, conn: claim.conn, nick: claim.nick, rooms: new Set() });
     } else {
-      if (held?.session !== claim.session) return false;
+      if (held?.session !== from) return false;
+      held.session = claim.session;
       held.conn = claim.conn;
       clearTimeout(held.expiry);
       held.expiry = undefined;

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../types.js';
+import { RedisAccounts } from './accounts.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
 import { RedisHistory } from './history.js';
@@ -48,6 +49,7 @@ class RedisEngine implements Engine {
   readonly bus: RedisBus;
   readonly presence: RedisPresence;
   readonly history: RedisHistory;
+  readonly accounts: RedisAccounts;
 
   private readonly conns: Connections;
   private readonly lease: Lease;
@@ -81,6 +83,7 @@ class RedisEngine implements Engine {
       cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
     });
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
+    this.accounts = new RedisAccounts(cmd, keys, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
