@@ -8,6 +8,11 @@ export type Command =
   /** `!history` with no target: the console client shows its own session; servers ask for `*`. */
   | { kind: 'history'; with?: string; limit?: number }
   | { kind: 'help' }
+  /**
+   * `!register [password]` / `!unregister [password]`: the console client asks for a password
+   * not given (unechoed); the server's text mode needs it on the line.
+   */
+  | { kind: 'password'; type: 'register' | 'unregister'; password?: string }
   /** A malformed command; `unknown` when the command name itself is not one we have. */
   | { kind: 'usage'; message: string; unknown?: boolean };
 
@@ -18,6 +23,7 @@ export const commandHelp = [
   '!join #room / !leave #room  enter or leave a room',
   '!online [#room]             who is online (or in the room)',
   '!history [target] [n]       this session, or the last n messages of *, @nick or #room',
+  '!register / !unregister     protect your nick with a password, or drop it',
   '!help                       this list',
   '!bye                        leave the chat',
 ];
@@ -84,6 +90,12 @@ export function parseCommand(input: string): Command {
       // A bare word is a nick, as in `!private bob`.
       const to = target === '*' || target.startsWith('@') || target.startsWith('#') ? target : `@${target}`;
       return count === '' ? { kind: 'history', with: to } : { kind: 'history', with: to, limit: Number(count) };
+    }
+    case '!register':
+    case '!unregister': {
+      const type = name.slice(1).toLowerCase() as 'register' | 'unregister';
+      // The password is the rest of the line as typed: spaces inside it are part of it.
+      return rest.trim() === '' ? { kind: 'password', type } : { kind: 'password', type, password: rest };
     }
     case '!help':
       return { kind: 'help' };

@@ -92,6 +92,10 @@ export function renderFrame(f: Frame, style: Style, self: string): string[] {
       return ['[SERVER]: Goodbye!'];
     case 'error':
       return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
+    case 'registered':
+      return [`[SERVER]: ${s(f.nick)} is registered: from now on it takes the password to log in as ${s(f.nick)}.`];
+    case 'unregistered':
+      return [`[SERVER]: ${s(f.nick)} is no longer registered.`];
     case 'notice':
       return [`[SERVER]: ${s(f.text)}`];
     default:

@@ -1,5 +1,8 @@
 // The real `chorus` binary, driven through piped stdin, against a real chorus-server.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as join_ } from 'node:path';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { clientBin, startServer, type ServerHandle } from '../support/server.js';
@@ -334,5 +337,34 @@ describe('chorus startup', () => {
     const bad = new Chorus(['--port', 'abc']);
     expect(await bad.end()).toBe(2);
     expect(bad.err).toBe('chorus: --port must be a number from 1 to 65535, not "abc"\nTry "chorus --help".\n');
+  });
+});
+
+describe('chorus with a registered nick', () => {
+  it('registers with !register (the password on the next line when piped) and logs in with --password-file or CHORUS_PASSWORD', async () => {
+    const secret = 'piped secret phrase';
+    const ann = await join('annpw');
+    ann.type('!register', secret);
+    await ann.waitFor('[SERVER]: annpw is registered: logging in as annpw takes the password from now on');
+    expect(await ann.end()).toBe(0);
+    expect(ann.out).not.toContain(secret);
+
+    const bare = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw']);
+    expect(await bare.end()).toBe(1);
+    expect(bare.out).toContain('(auth_failed)');
+
+    const dir = mkdtempSync(join_(tmpdir(), 'chorus-pw-'));
+    const file = join_(dir, 'password');
+    writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    const fromFile = await join('annpw', ['--password-file', file]);
+    expect(await fromFile.end()).toBe(0);
+    rmSync(dir, { recursive: true });
+
+    const fromEnv = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw'], { CHORUS_PASSWORD: secret });
+    await fromEnv.waitFor('Welcome, annpw!');
+    fromEnv.type('!unregister', secret);
+    await fromEnv.waitFor('[SERVER]: annpw is no longer registered');
+    expect(await fromEnv.end()).toBe(0);
+    expect(fromEnv.out).not.toContain(secret);
   });
 });

@@ -2,7 +2,9 @@
 // client's variant, throttling, and session tokens that rotate at every welcome.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, legacyBodies, legacyFrame, RawClient, TestClient, type Frame } from '../support/client.js';
-import { startServer, type ServerHandle } from '../support/server.js';
+import { startGateways } from '../cluster/gateways.js';
+import { startRedis, type RedisServer } from '../support/redis.js';
+import { startServer, stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
 
 let server: ServerHandle;
@@ -200,5 +202,38 @@ describe('session tokens', () => {
     expect(ann2.pending('bye')).toEqual([]);
     expect(await ann2.request({ type: 'ping' })).toMatchObject({ type: 'pong' });
     [bob, ann2, thief].forEach((c) => c.close());
+  });
+});
+
+describe('registered nicks across gateways (Redis)', () => {
+  let redis: RedisServer;
+  let gateways: ServerHandle[] = [];
+  beforeAll(async () => {
+    redis = await startRedis();
+    gateways = await startGateways(2, { redis: redis.url });
+  });
+  afterAll(async () => {
+    await stopAll(gateways);
+    await redis?.stop();
+  });
+
+  it('asks for the password on every gateway, and a token resumes on another gateway only once', async () => {
+    const [g1, g2] = gateways as [ServerHandle, ServerHandle];
+    const name = nick('Zoe');
+    const owner = await connect(g1.tcpPort, name);
+    expect(await owner.request({ type: 'register', password: pw })).toMatchObject({ type: 'registered' });
+    await owner.request({ type: 'bye' });
+    const elsewhere = await TestClient.tcp(g2.tcpPort);
+    expect(await elsewhere.hello(name.toLowerCase())).toMatchObject({ code: 'auth_failed' });
+    const identified = await TestClient.tcp(g2.tcpPort);
+    const welcome = await identified.hello(name, { password: pw });
+    expect(welcome).toMatchObject({ type: 'welcome', gateway: 'g2-1' });
+    identified.close();
+    const back = await TestClient.tcp(g1.tcpPort);
+    const resumed = await back.hello(name, { resume: { session: welcome.session, last: {} } });
+    expect(resumed).toMatchObject({ type: 'welcome', gateway: 'g1-1' });
+    const replayed = await TestClient.tcp(g2.tcpPort);
+    expect(await replayed.hello(name, { resume: { session: welcome.session, last: {} } })).toMatchObject({ code: 'resume_failed' });
+    [owner, elsewhere, back, replayed].forEach((c) => c.close());
   });
 });
