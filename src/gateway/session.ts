@@ -81,7 +81,8 @@ export class Session implements Subscriber {
   private resuming = false;
   private departure: 'release' | 'detach' = 'detach';
   private readonly bucket: TokenBucket;
-  private readonly queue: string[] = [];
+  /** Lines waiting, and refusals of bad input between them, answered in the order they came. */
+  private readonly queue: Array<string | ChorusError> = [];
   /** The queue being worked through, if it is: drain() waits for a hello in flight. */
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
@@ -125,19 +126,44 @@ export class Session implements Subscriber {
       this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
       return;
     }
-    this.queue.push(line);
+    this.enqueue(line);
+  }
+
+  private enqueue(input: string | ChorusError): void {
+    this.queue.push(input);
     if (this.queue.length >= maxQueuedFrames) this.peer.pause();
-    this.working ??= this.drainQueue().finally(() => (this.working = undefined));
+    this.work();
+  }
+
+  /**
+   * Works through the queue unless that is under way. A queue of lines refused without an
+   * await empties synchronously, yet `working` is cleared only a microtask later: lines
+   * queued in between (the rest of the same read) are picked up here, or they would wait for
+   * the next read, maybe forever (found by test/fuzz).
+   */
+  private work(): void {
+    this.working ??= this.drainQueue().finally(() => {
+      this.working = undefined;
+      if (this.queue.length > 0 && !this.closed) this.work();
+    });
   }
 
   /** Input the transport could not make into a line (invalid UTF-8, a binary frame, an oversize frame). */
   onBadInput(err: ChorusError): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
+    if (err.fatal) {
+      this.refuse(err);
+      void this.leave('detach', 'bad_input');
+      return;
+    }
     // Refusals cost the sender tokens too, so a flood of garbage is throttled like any other.
-    const limited = !err.fatal && !this.bucket.take();
-    this.refuse(limited ? new ChorusError('rate_limited', 'slow down: too many frames') : err);
-    if (err.fatal) void this.leave('detach', 'bad_input');
+    if (!this.bucket.take()) {
+      this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'));
+      return;
+    }
+    // In line with the frames before it: its error must not overtake their answers (a welcome).
+    this.enqueue(err);
   }
 
   /** The socket is gone: a dropped user keeps nick and rooms for a resume within the grace period. */
@@ -201,6 +227,10 @@ export class Session implements Subscriber {
     while (this.queue.length > 0 && !this.closed) {
       const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
+      if (line instanceof ChorusError) {
+        this.refuse(line);
+        continue;
+      }
       let ref: string | undefined;
       try {
         if (this.identifying) {
