@@ -345,7 +345,8 @@ describe('chorus with a registered nick', () => {
     const secret = 'piped secret phrase';
     const ann = await join('annpw');
     ann.type('!register', secret);
-    await ann.waitFor('[SERVER]: annpw is registered: logging in as annpw takes the password from now on');
+    // Each of these costs a scrypt hash: seconds on a loaded machine.
+    await ann.waitFor('[SERVER]: annpw is registered: logging in as annpw takes the password from now on', 1, 30_000);
     expect(await ann.end()).toBe(0);
     expect(ann.out).not.toContain(secret);
 
@@ -356,15 +357,16 @@ describe('chorus with a registered nick', () => {
     const dir = mkdtempSync(join_(tmpdir(), 'chorus-pw-'));
     const file = join_(dir, 'password');
     writeFileSync(file, `${secret}\n`, { mode: 0o600 });
-    const fromFile = await join('annpw', ['--password-file', file]);
+    const fromFile = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw', '--password-file', file]);
+    await fromFile.waitFor('Welcome, annpw!', 1, 30_000);
     expect(await fromFile.end()).toBe(0);
     rmSync(dir, { recursive: true });
 
     const fromEnv = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw'], { CHORUS_PASSWORD: secret });
-    await fromEnv.waitFor('Welcome, annpw!');
+    await fromEnv.waitFor('Welcome, annpw!', 1, 30_000);
     fromEnv.type('!unregister', secret);
-    await fromEnv.waitFor('[SERVER]: annpw is no longer registered');
+    await fromEnv.waitFor('[SERVER]: annpw is no longer registered', 1, 30_000);
     expect(await fromEnv.end()).toBe(0);
     expect(fromEnv.out).not.toContain(secret);
-  });
+  }, 120_000);
 });

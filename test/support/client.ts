@@ -66,8 +66,8 @@ export class TestClient {
     return this.take((f) => f.type === type && where(f), `a ${type} frame`, timeoutMs);
   }
 
-  async hello(nick: string, extra: Frame = {}): Promise<Frame> {
-    const reply = await this.request({ type: 'hello', nick, ...extra });
+  async hello(nick: string, extra: Frame = {}, timeoutMs?: number): Promise<Frame> {
+    const reply = await this.request({ type: 'hello', nick, ...extra }, timeoutMs);
     if (reply.type === 'welcome') this.welcome = reply;
     return reply;
   }
