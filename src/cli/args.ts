@@ -1,6 +1,7 @@
 /**
  * The console client's flags. Flags only (no CHORUS_* variables): the client is run by
- * people and scripts that can spell out what they mean; NO_COLOR is read by main.ts.
+ * people and scripts that can spell out what they mean; main.ts reads NO_COLOR, and
+ * CHORUS_PASSWORD, since a password on the command line is visible to every user of the machine.
  */
 export interface ClientOptions {
   readonly host: string;
@@ -10,6 +11,8 @@ export interface ClientOptions {
   /** Accept a certificate no trusted authority signed (self-signed test servers). */
   readonly insecure: boolean;
   readonly nick?: string;
+  /** A file whose first line is the nick's password. */
+  readonly passwordFile?: string;
   readonly timestamps: boolean;
   /** Seconds to keep trying to resume a dropped connection; 0: never. */
   readonly reconnectSeconds: number;
@@ -37,6 +40,9 @@ Options:
   --tls            use TLS (with --ws: wss://)
   --insecure       with --tls: accept self-signed certificates (testing only)
   --nick <nick>    your nick; without it, chorus asks "Enter username: "
+  --password-file <file>
+                   the password of a registered nick: the file's first line (or set
+                   CHORUS_PASSWORD; on a terminal chorus asks, without echo, when needed)
   --timestamps     show the time (HH:MM) before each incoming line
   --reconnect <s>  after a dropped connection, try this many seconds to resume the
                    session without losing a message (default ${defaultReconnectSeconds}; 0: never)
@@ -45,7 +51,8 @@ Options:
   --no-color       no colours (also when NO_COLOR is set or stdout is not a terminal)
   -h, --help       this text
 
-Type !help once connected for the chat commands. When stdin is not a terminal, chorus
+Type !help once connected for the chat commands; !register protects your nick with a
+password (asked for without echo). When stdin is not a terminal, chorus
 reads one command per line, waits for each answer, and says bye at end of input.
 `;
 
@@ -54,7 +61,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const valueFlags = new Set(['--host', '--port', '--nick', '--reconnect', '--downloads']);
+const valueFlags = new Set(['--host', '--port', '--nick', '--password-file', '--reconnect', '--downloads']);
 const switchFlags = new Set(['--ws', '--tls', '--insecure', '--timestamps', '--no-color', '--help', '-h']);
 
 function parsePort(raw: string): number {
@@ -102,6 +109,7 @@ export function parseArgs(argv: readonly string[]): ClientOptions {
   if (host === '') throw new UsageError('--host must not be empty');
   const portText = values.get('--port');
   const nick = values.get('--nick');
+  const passwordFile = values.get('--password-file');
   const reconnect = values.get('--reconnect');
   const downloads = values.get('--downloads');
   if (downloads === '') throw new UsageError('--downloads must not be empty');
@@ -112,6 +120,7 @@ export function parseArgs(argv: readonly string[]): ClientOptions {
     tls,
     insecure,
     ...(nick === undefined ? {} : { nick }),
+    ...(passwordFile === undefined ? {} : { passwordFile }),
     timestamps: switches.has('--timestamps'),
     reconnectSeconds: reconnect === undefined ? defaultReconnectSeconds : parseSeconds(reconnect),
     color: !switches.has('--no-color'),

@@ -136,6 +136,10 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       if (f.reason === 'restart') return [serverLine(ctx, 'the server is restarting')];
       if (f.reason === 'moved') return [serverLine(ctx, 'your session continues in another client')];
       return [serverLine(ctx, 'goodbye')];
+    case 'registered':
+      return [serverLine(ctx, `${s(f.nick)} is registered: logging in as ${s(f.nick)} takes the password from now on`)];
+    case 'unregistered':
+      return [serverLine(ctx, `${s(f.nick)} is no longer registered`)];
     default:
       return [];
   }

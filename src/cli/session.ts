@@ -20,6 +20,8 @@ import { Transcript } from './transcript.js';
 export interface SessionOptions {
   readonly endpoint: Endpoint;
   readonly nick?: string;
+  /** For a registered nick: from --password-file or CHORUS_PASSWORD. */
+  readonly password?: string;
   readonly color: boolean;
   readonly timestamps: boolean;
   /** How long to keep trying to resume a dropped connection; 0: give up at once. */
@@ -50,8 +52,10 @@ export class ChatSession {
   /** Bumped when a connection is given up, so its late events are ignored. */
   private generation = 0;
   private self = '';
-  /** welcome.session: proves who we are when we resume. */
+  /** welcome.session of the latest welcome: proves who we are when we resume (once: each welcome brings a new one). */
   private token: string | undefined;
+  /** The nick's password, once known: a resume needs it when the token is older than the password. */
+  private password: string | undefined;
   private readonly transcript = new Transcript();
   private readonly requests: Requests;
   private readonly files: FileTransfers;
@@ -68,6 +72,7 @@ export class ChatSession {
     private readonly term: Terminal,
     private readonly opts: SessionOptions,
   ) {
+    this.password = opts.password;
     this.requests = new Requests(
       (r) => this.term.print(warningLine(this.ctx, `no answer from the server after ${replyTimeoutMs / 1000} s to ${r.what}`)),
       replyTimeoutMs,
@@ -241,7 +246,7 @@ export class ChatSession {
       }
       // A person may think about a nick for longer than the server's idle timeout: come back.
       if (this.conn === undefined && !(await this.connect(true))) return false;
-      const reply = await this.sayHello({ nick }, (welcome) => {
+      const reply = await this.sayHello(this.password === undefined ? { nick } : { nick, password: this.password }, (welcome) => {
         this.welcomed(welcome, nick);
         this.term.print(renderFrame(this.ctx, welcome)[0]!);
       });
@@ -249,6 +254,15 @@ export class ChatSession {
       if (reply?.type === 'welcome') return true;
       if (reply?.type === 'error') {
         this.term.print(errorLine(this.ctx, typeof reply.message === 'string' ? reply.message : 'refused', typeof reply.code === 'string' ? reply.code : undefined));
+        // A registered nick: a person at a terminal may type its password (unechoed) and try again.
+        if (reply.code === 'auth_failed' && this.term.interactive) {
+          const password = await this.term.readSecret('Password: ');
+          if (password === null) return false;
+          if (password !== '') {
+            this.password = password;
+            typed = nick;
+          }
+        }
       } else if (this.conn === undefined) {
         // Closed without a word: often the wrong kind of port for how we connected.
         const hint = this.opts.endpoint.tls ? '' : ' (is it a TLS port? try --tls)';
@@ -292,7 +306,23 @@ export class ChatSession {
       case 'file':
         await this.files.run(cmd);
         return true;
+      case 'password':
+        await this.passwordCommand(cmd.type, cmd.password);
+        return true;
     }
+  }
+
+  /**
+   * `!register` / `!unregister`: the password is asked for, unechoed on a terminal (piped, it
+   * is the next line), unless it was typed after the command.
+   */
+  private async passwordCommand(type: 'register' | 'unregister', typed: string | undefined): Promise<void> {
+    const password = typed ?? (await this.term.readSecret(type === 'register' ? 'New password: ' : 'Password: '));
+    if (password === null || password === '') {
+      this.term.print(errorLine(this.ctx, `!${type} needs a password`));
+      return;
+    }
+    await this.request({ type, password: password.normalize('NFC') }, `!${type}`, (f) => f.type === `${type}ed`);
   }
 
   private async handleFrame(frame: Frame): Promise<boolean> {
@@ -407,6 +437,9 @@ export class ChatSession {
       return;
     }
     if (f.type === 'bye') this.byeHeard?.();
+    // Kept for resuming: the token of this session's welcome is older than the password.
+    if (f.type === 'registered') this.password = String(frame.password);
+    if (f.type === 'unregistered') this.password = undefined;
     for (const line of renderFrame(this.ctx, f)) this.term.print(line);
   }
 
@@ -458,7 +491,8 @@ export class ChatSession {
       if (this.phase !== 'reconnecting') return;
       if (!(await this.connect(false))) continue;
       const resume = { session: this.token, last: this.transcript.last() };
-      const reply = await this.sayHello({ nick: this.self, resume }, (welcome) => {
+      const password = this.password === undefined ? {} : { password: this.password };
+      const reply = await this.sayHello({ nick: this.self, ...password, resume }, (welcome) => {
         this.welcomed(welcome, this.self);
         this.term.print(serverLine(this.ctx, 'reconnected'));
         for (const r of this.requests.unanswered()) this.conn?.send(r.frame);

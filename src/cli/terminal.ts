@@ -28,6 +28,11 @@ export interface Terminal {
   status(line: string | undefined): void;
   /** The terminal's width, for lines that fill it. */
   readonly columns: number;
+  /**
+   * A line that must not be shown (a password): on a terminal nothing typed is echoed and it
+   * stays out of the line history; piped, it is the next line, never echoed.
+   */
+  readSecret(prompt: string): Promise<string | null>;
   close(): void;
 }
 
@@ -60,6 +65,8 @@ class ReadlineTerminal implements Terminal {
   /** A status given while no prompt was up, drawn with the next one. */
   private pendingStatus: string | undefined;
   private closed = false;
+  /** While a secret is typed: readline's echo of it is swallowed. */
+  private secret = false;
 
   constructor(
     private readonly opts: TerminalOptions,
@@ -68,6 +75,14 @@ class ReadlineTerminal implements Terminal {
     this.rl = interactive
       ? readline.createInterface({ input: opts.input, output: opts.output, terminal: true, historySize: 200 })
       : readline.createInterface({ input: opts.input, terminal: false, crlfDelay: Infinity });
+    if (interactive) {
+      // readline echoes every keystroke through this one method; a secret's are dropped.
+      const rl = this.rl as unknown as { _writeToOutput(text: string): void };
+      const echo = rl._writeToOutput.bind(this.rl);
+      rl._writeToOutput = (text) => {
+        if (!this.secret) echo(text);
+      };
+    }
     this.rl.on('line', (line) => this.onLine(line));
     this.rl.on('close', () => this.onEnd());
     if (interactive) this.rl.on('SIGINT', () => opts.onInterrupt());
@@ -150,6 +165,22 @@ class ReadlineTerminal implements Terminal {
     return new Promise((resolve) => {
       this.waiter = (line) => resolve(take(line));
     });
+  }
+
+  async readSecret(prompt: string): Promise<string | null> {
+    if (!this.interactive) return this.read(prompt);
+    // The prompt is written directly: readline would draw it through the swallowed echo.
+    this.opts.output.write(prompt);
+    this.secret = true;
+    try {
+      const line = await this.read('');
+      const history = (this.rl as unknown as { history?: string[] }).history;
+      if (line !== null && history?.[0] === line) history.shift();
+      return line;
+    } finally {
+      this.secret = false;
+      this.opts.output.write('\n');
+    }
   }
 
   close(): void {

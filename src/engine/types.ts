@@ -65,13 +65,14 @@ export interface OnlinePage {
 export interface Claims {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
-   * With `resume`, succeeds only while the nick is still reserved for `claim.session`, and
-   * moves it to `claim.conn`: the connection that held it before loses it, and is sent a
+   * With `resume`, succeeds only while the nick is still reserved for the session `from`
+   * (default `claim.session`), and moves it to `claim.session` (the rotated token) and
+   * `claim.conn` in the same step, so the old token resumes nothing any more: the connection that held it before loses it, and is sent a
    * takeover notice (Envelope.conn) on the user's address, wherever it is.
    * A successful claim also puts the user in the online list and, on resume, back in the
    * rooms it had. Throws ChorusError `unavailable` once the engine has begun to stop.
    */
-  claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean>;
+  claim(claim: Claim, mode: 'new' | 'resume', from?: string): Promise<boolean>;
   /**
    * The user said bye: nick, online entry and room memberships go now. False (and nothing
    * changes) when this connection no longer holds the nick.
@@ -179,6 +180,32 @@ export interface History {
   isAfter(a: string, b: string): boolean;
 }
 
+/** A registered nick: what it takes to say hello with it. */
+export interface Account {
+  /** The password hash, self-describing (gateway/password.ts), so parameters can change later. */
+  readonly hash: string;
+  /** Changes whenever the password is set or dropped: a session token names the epoch it was identified in. */
+  readonly epoch: string;
+  /** Failed logins in a row, and when the last one was (ms since epoch): the back-off. */
+  readonly failures: number;
+  readonly failedAt: number;
+}
+
+/** Registered nicks, cluster-wide, by case-folded nick key. */
+export interface Accounts {
+  get(key: NickKey): Promise<Account | undefined>;
+  /** Sets (or changes) the password: a new epoch, and the failure count starts over. */
+  set(key: NickKey, hash: string, epoch: string): Promise<void>;
+  /** Replaces the hash (stronger parameters) unless the password changed meanwhile (another epoch). */
+  rehash(key: NickKey, epoch: string, hash: string): Promise<boolean>;
+  /** Drops the account, unless its password changed meanwhile (another epoch). */
+  delete(key: NickKey, epoch: string): Promise<boolean>;
+  /** Counts a failed login at `at`; resolves with the failures in a row (0: no such account). */
+  failed(key: NickKey, at: number): Promise<number>;
+  /** A good login: the back-off starts over. */
+  succeeded(key: NickKey): Promise<void>;
+}
+
 export interface Engine {
   readonly kind: 'memory' | 'redis';
   /** This gateway's id, unique in the cluster (shown in `welcome.gateway`). */
@@ -190,6 +217,7 @@ export interface Engine {
   readonly history: History;
   /** Offered files and their bytes (file transfer). */
   readonly files: FileStore;
+  readonly accounts: Accounts;
   /** Whether the store is reachable now; while false every write fails `unavailable`. */
   readonly up: boolean;
   onStatus(handler: (up: boolean) => void): void;

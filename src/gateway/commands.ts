@@ -5,6 +5,8 @@ import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
 import { nickKey, roomAddress, roomKey, targetText, type Address } from '../protocol/names.js';
 import type { Subscriber } from './fanout.js';
 import type { JoinGuard } from './joins.js';
+import { register, unregister } from './registration.js';
+import { sessionId } from './resume.js';
 import type { Hub } from './session.js';
 import type { Transfers } from './transfers.js';
 
@@ -12,6 +14,10 @@ import type { Transfers } from './transfers.js';
 export interface CommandContext {
   readonly hub: Hub;
   readonly claim: Claim;
+  /** The client's address, for the back-off after failed logins. */
+  readonly host: string;
+  /** The account epoch this session is identified in ('' when not): register and unregister change it. */
+  epoch: string;
   /** The rooms this session is in (their fan-out addresses). */
   readonly rooms: Set<Address>;
   readonly closed: boolean;
@@ -46,6 +52,8 @@ const handlers: Handlers = {
   watch,
   unwatch: watch,
   history,
+  register,
+  unregister,
   ping: (ctx, frame) => ctx.reply({ type: 'pong' }, frame.ref),
   bye: (ctx, frame) => {
     ctx.reply({ type: 'bye' }, frame.ref);
@@ -73,7 +81,7 @@ async function send(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'send
     from: claim,
     ts,
     tail: messageTail(claim.nick, shown, frame.text, ts),
-    ...(frame.ref === undefined ? {} : { dedupe: `${claim.session}:${frame.ref}` }),
+    ...(frame.ref === undefined ? {} : { dedupe: `${sessionId(claim.session)}:${frame.ref}` }),
   });
   if (!posted.duplicate) {
     hub.metrics.received.labels(to.kind === 'room' ? 'group' : to.kind).inc();

@@ -56,6 +56,9 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
           return { frame: parseFrameObject({ type: 'history', with: cmd.with ?? '*', limit: cmd.limit ?? 20 }) };
         case 'help':
           return { reply: frameLines([`${name === 'legacy' ? '' : '[SERVER]: '}Commands:`, ...commandHelp.map((l) => `  ${l}`)]) };
+        case 'password':
+          if (cmd.password === undefined) throw new ChorusError('bad_frame', `usage: !${cmd.type} <password>`);
+          return { frame: parseFrameObject({ type: cmd.type, password: cmd.password }) };
         case 'usage':
           throw new ChorusError(cmd.unknown ? 'unknown_type' : 'bad_frame', cmd.message);
         case 'file':

@@ -8,6 +8,7 @@ import type { ErrorCode } from '../protocol/errors.js';
 import { Admission, trustList, type AdmissionLimits } from './admission.js';
 import type { Departure } from './departure.js';
 import { Announcer, type PresenceLimits } from './announcer.js';
+import { Logins } from './accounts.js';
 import type { Dialect } from './dialect.js';
 import { Doorway } from './doorway.js';
 import { Fanout } from './fanout.js';
@@ -58,6 +59,7 @@ export class Gateway implements Hub {
   readonly fanout: Fanout;
   readonly presence: Announcer;
   readonly limits: Limits;
+  readonly logins: Logins;
   /** Each open session and its socket side, which the deadline sweep reads. */
   private readonly sessions = new Map<Session, Peer>();
   private readonly doorway: Doorway;
@@ -74,6 +76,7 @@ export class Gateway implements Hub {
     private readonly opts: GatewayOptions,
   ) {
     this.limits = opts.limits;
+    this.logins = new Logins(engine.accounts, metrics);
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });

@@ -86,6 +86,18 @@ export function createMetrics(registry: Registry, worker: string) {
       help: 'Presence batches this gateway published to the others: at most one per presence tick',
       registers: [registry],
     }),
+    authFailures: new Counter({
+      name: 'chorus_auth_failures_total',
+      help: 'Logins to registered nicks refused: wrong or missing password',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    authThrottled: new Counter({
+      name: 'chorus_auth_throttled_total',
+      help: 'Logins refused unchecked: the account or the address is backing off, or too many hashes are waiting',
+      labelNames: ['by'] as const,
+      registers: [registry],
+    }),
     engineUp: new Gauge({
       name: 'chorus_engine_up',
       help: '1 while the engine (Redis) is reachable',

@@ -28,3 +28,12 @@ export interface Peer {
   /** Transport-level liveness probe, where the transport has one (WebSocket ping). */
   probe?(): void;
 }
+
+/**
+ * The client's address without the port: what per-address limits count. The one place that
+ * says so, so that behind a proxy it can become the address the proxy reports.
+ */
+export function clientHost(peer: Peer): string {
+  const colon = peer.remote.lastIndexOf(':');
+  return colon < 0 ? peer.remote : peer.remote.slice(0, colon);
+}

@@ -5,15 +5,46 @@ import { parseTarget, type Address } from '../protocol/names.js';
 /** Resume replays read history in pages of this many messages. */
 const replayPage = 500;
 
-/** Random, and stamped with its start so a resume can replay targets the client never heard from. */
-export function newSessionToken(): string {
-  return `${randomBytes(18).toString('base64url')}.${Date.now().toString(36)}`;
+/*
+ * A session token is `<secret>.<start>.<id>[.<epoch>]`, parts without dots:
+ * - secret: random, new at every welcome, so that a token resumes once and a stolen old one
+ *   is worth nothing;
+ * - start: when the session began (base 36 ms), so a resume can replay targets the client
+ *   never heard from; kept through every rotation;
+ * - id: names the session through its rotations (the dedupe of repeated refs is per session);
+ * - epoch: the account epoch (engine Account.epoch) the session was identified in, for a
+ *   registered nick: a resume is as good as the password only while that password stands.
+ * The server hands tokens out and compares them whole, so no part can be forged.
+ * Tokens of earlier versions are `<secret>.<start>`: their secret is their id.
+ */
+interface TokenParts {
+  readonly start: number;
+  readonly id: string;
+  readonly epoch: string;
 }
 
-function sessionStart(session: string): number {
-  const stamp = parseInt(session.split('.')[1] ?? '', 36);
+function partsOf(token: string): TokenParts {
+  const [secret = '', stamp = '', id = secret, epoch = ''] = token.split('.');
+  const start = parseInt(stamp, 36);
   const dayAgo = Date.now() - 86_400_000;
-  return Number.isFinite(stamp) && stamp > dayAgo ? stamp : Date.now();
+  return { start: Number.isFinite(start) && start > dayAgo ? start : Date.now(), id, epoch };
+}
+
+/** The token of a new session, or the next one of the session `previous` names (the resume's). */
+export function newSessionToken(epoch: string, previous?: string): string {
+  const { start, id } = previous === undefined ? { start: Date.now(), id: randomBytes(9).toString('base64url') } : partsOf(previous);
+  const secret = randomBytes(18).toString('base64url');
+  return [secret, start.toString(36), id, ...(epoch === '' ? [] : [epoch])].join('.');
+}
+
+/** What stays the same through every rotation of a session's token. */
+export function sessionId(token: string): string {
+  return partsOf(token).id;
+}
+
+/** The account epoch the token's session was identified in ('' when it was not). */
+export function tokenEpoch(token: string): string {
+  return partsOf(token).epoch;
 }
 
 /**
@@ -32,7 +63,7 @@ export function replayCursors(addresses: Address[], last: Record<string, string>
     const known = given.get(address);
     if (known === undefined || history.isAfter(id, known)) given.set(address, id);
   }
-  const since = `${sessionStart(session)}-0`;
+  const since = `${partsOf(session).start}-0`;
   return new Map(addresses.map((a) => [a, given.get(a) ?? since]));
 }
 

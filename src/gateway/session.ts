@@ -6,6 +6,7 @@ import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { looksLikeChunk } from '../protocol/files.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
+import type { Logins, OnRegistered } from './accounts.js';
 import type { Announcer } from './announcer.js';
 import { runCommand, type CommandContext } from './commands.js';
 import type { Departure } from './departure.js';
@@ -18,8 +19,9 @@ import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox } from './outbox.js';
 import { BytePace } from './pace.js';
-import type { Peer } from './peer.js';
-import { newSessionToken, replay, replayCursors } from './resume.js';
+import { clientHost, type Peer } from './peer.js';
+import { identifyLine } from './identify.js';
+import { replay, replayCursors, tokenEpoch } from './resume.js';
 import { Transfers, type FileLimits } from './transfers.js';
 
 export interface Limits extends FloodLimits, JoinLimits {
@@ -37,6 +39,7 @@ export interface Hub {
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
+  readonly logins: Logins;
   /** Open sessions on this gateway now, for the logs. */
   readonly connections: number;
   /** The session is over: the gateway stops tracking it. */
@@ -45,12 +48,22 @@ export interface Hub {
 
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 type State = 'greeting' | 'joining' | 'chatting' | 'closed';
+/**
+ * A line waiting its turn: a frame waits at the flood gate, a file chunk is paced by bytes,
+ * and a line that has had its turn already (replayed after `!identify`) waits for neither.
+ * Bad input waits as its refusal, so that it does not overtake the answers before it.
+ */
+type Queued = { line: string; gate: 'frame' | 'chunk' | 'done' } | ChorusError;
 
 /** Output is flushed before closing (within the peer's close timeout) unless nobody is there to read it. */
 const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer', 'flood', 'hello_timeout']);
 
-/** Inbound frames waiting while one is answered; past this the socket stops being read. */
-const maxQueuedFrames = 32;
+/**
+ * Bytes of inbound lines waiting while one is answered; past this the socket stops being
+ * read. The count of waiting lines is left to the flood gate, which must see a flood's
+ * frames to end it: a pause at a smaller count would only slow the flood down, for ever.
+ */
+const maxQueuedBytes = 256 * 1024;
 /** Legacy clients cannot choose another nick, so we try this many variants for them. */
 const maxNickVariants = 50;
 
@@ -84,8 +97,10 @@ export class Session implements Subscriber {
   private departure: 'release' | 'detach' = 'detach';
   private readonly flood: FloodGate;
   private readonly joins: JoinGuard;
-  /** Lines waiting their turn; a file chunk is paced by bytes, not by the flood gate. */
-  private readonly queue: Array<{ line: string; chunk: boolean }> = [];
+  /** Lines waiting their turn, and refusals of bad input between them, answered in the order they came. */
+  private readonly queue: Queued[] = [];
+  /** Characters of the lines in the queue, for its bound. */
+  private queuedBytes = 0;
   /** The queue being worked through, if it is: drain() waits for a hello in flight. */
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
@@ -96,6 +111,8 @@ export class Session implements Subscriber {
   private transfers: Transfers | undefined;
   /** File chunks skip the frame rate limit and are paced by bytes instead. */
   private readonly uploadPace: BytePace;
+  /** A text-mode hello for a registered nick, waiting for `!identify <password>` as the next line. */
+  private identifying: Frame<'hello'> | undefined;
   lastSeen = Date.now();
 
   constructor(
@@ -129,21 +146,44 @@ export class Session implements Subscriber {
     this.lastSeen = Date.now();
     if (this.closed) return;
     // File chunks are paced by bytes (uploadPace), not counted as chat frames.
-    const chunk = this.isChunk(line);
-    if (!chunk && !this.flood.admit()) return this.flooded();
-    this.queue.push({ line, chunk });
-    if (this.queue.length >= maxQueuedFrames) this.peer.pause();
-    this.working ??= this.drainQueue().finally(() => (this.working = undefined));
+    const gate = this.isChunk(line) ? 'chunk' : 'frame';
+    if (gate === 'frame' && !this.flood.admit()) return this.flooded();
+    this.enqueue({ line, gate });
+  }
+
+  private enqueue(input: Queued): void {
+    this.queue.push(input);
+    if (!(input instanceof ChorusError)) this.queuedBytes += input.line.length;
+    if (this.queuedBytes >= maxQueuedBytes) this.peer.pause();
+    this.work();
+  }
+
+  /**
+   * Works through the queue unless that is under way. A queue of lines refused without an
+   * await empties synchronously, yet `working` is cleared only a microtask later: lines
+   * queued in between (the rest of the same read) are picked up here, or they would wait for
+   * the next read, maybe forever (found by test/fuzz).
+   */
+  private work(): void {
+    this.working ??= this.drainQueue().finally(() => {
+      this.working = undefined;
+      if (this.queue.length > 0 && !this.closed) this.work();
+    });
   }
 
   /** Input the transport could not make into a line (invalid UTF-8, a binary frame, an oversize frame). */
   onBadInput(err: ChorusError): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
+    if (err.fatal) {
+      this.refuse(err);
+      void this.leave('detach', 'bad_input');
+      return;
+    }
     // Refusals cost the sender its allowance too, so a flood of garbage ends like any other.
-    if (!err.fatal && this.flood.charge() === undefined) return this.flooded();
-    this.refuse(err);
-    if (err.fatal) void this.leave('detach', 'bad_input');
+    if (this.flood.charge() === undefined) return this.flooded();
+    // In line with the frames before it: its error must not overtake their answers (a welcome).
+    this.enqueue(err);
   }
 
   /** The socket is gone: a dropped user keeps nick and rooms for a resume within the grace period. */
@@ -205,17 +245,27 @@ export class Session implements Subscriber {
 
   private async drainQueue(): Promise<void> {
     while (this.queue.length > 0 && !this.closed) {
-      const { line, chunk } = this.queue.shift()!;
+      const input = this.queue.shift()!;
+      if (!(input instanceof ChorusError)) this.queuedBytes -= input.line.length;
+      if (this.queuedBytes < maxQueuedBytes / 4) this.peer.resume();
+      if (input instanceof ChorusError) {
+        this.refuse(input);
+        continue;
+      }
+      const { line, gate } = input;
       // Fakelag: a frame over the rate waits its turn while the socket stays paused.
-      if (!chunk) await this.flood.turn();
+      if (gate === 'frame') await this.flood.turn();
       if (this.closed) return;
       // A client whose frames are still waiting their turn is not idle.
       this.lastSeen = Date.now();
-      if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
       try {
-        // Waiting here leaves the rest queued, and past maxQueuedFrames the socket unread.
-        if (chunk) await this.uploadPace.spend((line.length * 3) / 4);
+        if (this.identifying) {
+          await this.onIdentifyLine(this.identifying, line);
+          continue;
+        }
+        // Waiting here leaves the rest queued, and past maxQueuedBytes the socket unread.
+        if (gate === 'chunk') await this.uploadPace.spend((line.length * 3) / 4);
         const parsed = this.dialect.parse(line, this.state === 'greeting');
         if ('reply' in parsed) {
           this.outbox.write(parsed.reply, 'reply');
@@ -245,6 +295,22 @@ export class Session implements Subscriber {
     return runCommand(this.commands, frame);
   }
 
+  /**
+   * The line after a text-mode user was asked to identify: `!identify <password>` says hello
+   * again with it; anything else gets a free variant of the nick, then counts as typed.
+   */
+  private async onIdentifyLine(asked: Frame<'hello'>, line: string): Promise<void> {
+    this.identifying = undefined;
+    const answer = identifyLine(asked, line);
+    if (answer) return this.hello(answer, 'check');
+    await this.hello(asked, 'skip');
+    // It has had its turn at the flood gate already.
+    if (this.state === 'chatting') {
+      this.queue.unshift({ line, gate: 'done' });
+      this.queuedBytes += line.length;
+    }
+  }
+
   /** A file chunk from a welcomed JSON client (people's dialects have no chunks: theirs is text). */
   private isChunk(line: string): boolean {
     return this.state === 'chatting' && (this.dialect.name === 'json' || this.dialect.name === 'ws') && looksLikeChunk(line);
@@ -255,6 +321,8 @@ export class Session implements Subscriber {
     const ctx: CommandContext = {
       hub: this.hub,
       claim,
+      host: clientHost(this.peer),
+      epoch: tokenEpoch(claim.session),
       rooms: this.rooms,
       get closed() {
         return self.closed;
@@ -276,10 +344,10 @@ export class Session implements Subscriber {
     return ctx;
   }
 
-  private async hello(frame: Frame<'hello'>): Promise<void> {
-    const session = frame.resume?.session ?? newSessionToken();
-    const claim = await claimNick(this.claimant(), frame, session);
+  private async hello(frame: Frame<'hello'>, onRegistered?: OnRegistered): Promise<void> {
+    const claim = await claimNick(this.claimant(onRegistered ?? this.onRegistered()), frame);
     if (!claim) return;
+    const { session } = claim;
     const { engine } = this.hub;
     try {
       const online = await engine.online.count();
@@ -313,12 +381,20 @@ export class Session implements Subscriber {
     for (const [address, out] of held) this.deliver(out, address);
   }
 
-  private claimant(): Claimant {
+  /** JSON clients send the password; the legacy client cannot; a text-mode user is asked. */
+  private onRegistered(): OnRegistered {
+    return this.dialect.name === 'legacy' ? 'skip' : this.dialect.name === 'text' ? 'ask' : 'check';
+  }
+
+  private claimant(onRegistered: OnRegistered): Claimant {
     const self = this;
     return {
       hub: this.hub,
       conn: this.conn,
-      variants: this.dialect.name === 'legacy' ? maxNickVariants : 1,
+      // Those who cannot identify get a free variant, as the legacy client does for a taken nick.
+      variants: onRegistered === 'skip' ? maxNickVariants : 1,
+      onRegistered,
+      host: clientHost(this.peer),
       get closed() {
         return self.closed;
       },
@@ -336,6 +412,10 @@ export class Session implements Subscriber {
       },
       letGo: () => this.letGo(),
       refuse: (err) => this.refuse(err),
+      ask: (frame) => {
+        this.identifying = frame;
+        this.reply({ type: 'notice', text: `${frame.nick} is registered; send !identify <password> as your next line, or you will get another nick` }, undefined);
+      },
     };
   }
 
@@ -378,6 +458,7 @@ export class Session implements Subscriber {
     this.outbox.close();
     this.departure = how;
     this.queue.length = 0;
+    this.queuedBytes = 0;
     this.held = [];
     this.heldBytes = 0;
     this.hub.metrics.connections.labels(this.peer.transport).dec();

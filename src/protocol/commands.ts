@@ -12,6 +12,11 @@ export type Command =
   | { kind: 'file'; action: 'send'; to: string; path: string }
   | { kind: 'file'; action: 'accept' | 'reject'; file: string }
   | { kind: 'file'; action: 'list' }
+  /**
+   * `!register [password]` / `!unregister [password]`: the console client asks for a password
+   * not given (unechoed); the server's text mode needs it on the line.
+   */
+  | { kind: 'password'; type: 'register' | 'unregister'; password?: string }
   /** A malformed command; `unknown` when the command name itself is not one we have. */
   | { kind: 'usage'; message: string; unknown?: boolean };
 
@@ -24,6 +29,7 @@ export const commandHelp = [
   '!history [target] [n]       this session, or the last n messages of *, @nick or #room',
   '!watch <nick> [nick...]     be told when they come and go, however busy the server',
   '!unwatch <nick> [nick...]   stop watching them',
+  '!register / !unregister     protect your nick with a password, or drop it',
   '!help                       this list',
   '!bye                        leave the chat',
 ];
@@ -119,6 +125,12 @@ export function parseCommand(input: string): Command {
     }
     case '!files':
       return { kind: 'file', action: 'list' };
+    case '!register':
+    case '!unregister': {
+      const type = name.slice(1).toLowerCase() as 'register' | 'unregister';
+      // The password is the rest of the line as typed: spaces inside it are part of it.
+      return rest.trim() === '' ? { kind: 'password', type } : { kind: 'password', type, password: rest };
+    }
     case '!help':
       return { kind: 'help' };
     case '!bye':

@@ -28,15 +28,14 @@ export type ClientFrame = Ref &
     | { type: 'watch'; nicks: Nick[] }
     | { type: 'unwatch'; nicks: Nick[] }
     | { type: 'history'; with: Target; before?: string; limit: number }
+    | { type: 'register'; password: string }
+    | { type: 'unregister'; password: string }
     | { type: 'ping' }
     | { type: 'bye' }
     | FileFrame
   );
 
 export type ClientFrameType = ClientFrame['type'];
-
-/** Types PROTOCOL.md names that this server does not serve yet: a clear refusal, not a guess. */
-const notServed = new Set(['register']);
 
 type Obj = Record<string, unknown>;
 
@@ -61,6 +60,20 @@ function text(o: Obj): string {
     throw new ChorusError('text_too_long', `text is limited to ${maxTextChars} characters`);
   }
   return v;
+}
+
+export const minPasswordChars = 8;
+export const maxPasswordChars = 128;
+
+/** A password as typed, NFC so that every keyboard's way of writing it is the same password. */
+function password(o: Obj): string {
+  const v = o.password;
+  // Code points, as for text; a string this long in UTF-16 units cannot be short enough.
+  const chars = typeof v === 'string' && v.length <= maxPasswordChars * 2 ? [...v].length : -1;
+  if (typeof v !== 'string' || chars < minPasswordChars || chars > maxPasswordChars) {
+    throw new ChorusError('bad_frame', `"password" must be a string of ${minPasswordChars} to ${maxPasswordChars} characters`);
+  }
+  return v.normalize('NFC');
 }
 
 function resume(o: Obj): ResumeRequest | undefined {
@@ -137,13 +150,13 @@ export function parseFrameObject(o: Obj): ClientFrame {
   if (typeof type !== 'string') throw new ChorusError('bad_frame', '"type" must be a string');
   switch (type) {
     case 'hello': {
-      const password = optStr(o, 'password', 128);
+      const secret = o.password === undefined ? undefined : password(o);
       const r = resume(o);
       return {
         ...base,
         type,
         nick: parseNick(o.nick),
-        ...(password === undefined ? {} : { password }),
+        ...(secret === undefined ? {} : { password: secret }),
         ...(r === undefined ? {} : { resume: r }),
       };
     }
@@ -167,14 +180,14 @@ export function parseFrameObject(o: Obj): ClientFrame {
         ...(before === undefined ? {} : { before }),
       };
     }
+    case 'register':
+    case 'unregister':
+      return { ...base, type, password: password(o) };
     case 'ping':
     case 'bye':
       return { ...base, type };
     default:
       if (fileFrameTypes.has(type)) return { ...base, ...parseFileFrame(o, type as FileFrame['type']) };
-      if (notServed.has(type)) {
-        throw new ChorusError('unknown_type', `"${type}" is not served by this server version`);
-      }
       throw new ChorusError('unknown_type', `unknown frame type "${type.slice(0, 32)}"`);
   }
 }

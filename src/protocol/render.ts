@@ -151,6 +151,12 @@ function frameLines(f: Frame, style: Style, self: string): string[] {
       return [`[SERVER]: Error (${s(f.code)}): ${s(f.message)}`];
     case 'file_offer':
       return [`[SERVER]: ${s(f.from)} offered the file "${s(f.name)}" (${s(f.size)} bytes) to ${s(f.to)}; this client cannot receive files.`];
+    case 'registered':
+      return [`[SERVER]: ${s(f.nick)} is registered: from now on it takes the password to log in as ${s(f.nick)}.`];
+    case 'unregistered':
+      return [`[SERVER]: ${s(f.nick)} is no longer registered.`];
+    case 'notice':
+      return [`[SERVER]: ${s(f.text)}`];
     default:
       return [];
   }

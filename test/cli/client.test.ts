@@ -1,4 +1,7 @@
 // The real `chorus` binary, driven through piped stdin, against a real chorus-server.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as join_ } from 'node:path';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Chorus, killAllChorus } from '../support/chorus.js';
@@ -218,6 +221,13 @@ describe('chorus, the console client (piped)', () => {
       // Still in the room after the resume.
       ann.type('#r12 back in the room');
       await bob.waitFor('[#r12 ann12]: back in the room');
+      // A second drop: the token of the first welcome resumes only once, so this takes the
+      // one the resume's welcome brought.
+      proxy.cut();
+      await ann.waitFor('[SERVER]: reconnected', 2);
+      ann.type('#r12 after the second drop');
+      await bob.waitFor('[#r12 ann12]: after the second drop');
+      expect(ann.out).not.toContain('resume_failed');
       expect(await ann.end()).toBe(0);
 
       for (const line of ['[bob12]: first', '[bob12]: public while away', '[#r12 bob12]: room while away', '[PRIVATE MESSAGE from bob12]: private while away']) {
@@ -291,4 +301,35 @@ describe('chorus startup', () => {
     expect(await bad.end()).toBe(2);
     expect(bad.err).toBe('chorus: --port must be a number from 1 to 65535, not "abc"\nTry "chorus --help".\n');
   });
+});
+
+describe('chorus with a registered nick', () => {
+  it('registers with !register (the password on the next line when piped) and logs in with --password-file or CHORUS_PASSWORD', async () => {
+    const secret = 'piped secret phrase';
+    const ann = await join('annpw');
+    ann.type('!register', secret);
+    // Each of these costs a scrypt hash: seconds on a loaded machine.
+    await ann.waitFor('[SERVER]: annpw is registered: logging in as annpw takes the password from now on', 1, 30_000);
+    expect(await ann.end()).toBe(0);
+    expect(ann.out).not.toContain(secret);
+
+    const bare = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw']);
+    expect(await bare.end()).toBe(1);
+    expect(bare.out).toContain('(auth_failed)');
+
+    const dir = mkdtempSync(join_(tmpdir(), 'chorus-pw-'));
+    const file = join_(dir, 'password');
+    writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+    const fromFile = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw', '--password-file', file]);
+    await fromFile.waitFor('Welcome, annpw!', 1, 30_000);
+    expect(await fromFile.end()).toBe(0);
+    rmSync(dir, { recursive: true });
+
+    const fromEnv = new Chorus(['--port', String(server.tcpPort), '--nick', 'annpw'], { CHORUS_PASSWORD: secret });
+    await fromEnv.waitFor('Welcome, annpw!', 1, 30_000);
+    fromEnv.type('!unregister', secret);
+    await fromEnv.waitFor('[SERVER]: annpw is no longer registered', 1, 30_000);
+    expect(await fromEnv.end()).toBe(0);
+    expect(fromEnv.out).not.toContain(secret);
+  }, 120_000);
 });

@@ -358,6 +358,58 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(t.seen.map((s) => s.address)).toEqual([roomAt, '*']);
     });
 
+    it('moves a resumed reservation to the rotated token in the same step: the old token resumes nothing', async () => {
+      const e = await make();
+      const ann = claimOf('ann');
+      await e.claims.claim(ann, 'new');
+      await e.rooms.join(room, ann, 100);
+      const rotated = { ...reconnected(ann), session: randomUUID() };
+      expect(await e.claims.claim(rotated, 'resume', ann.session)).toBe(true);
+      // A thief with the token of the first welcome: refused, whatever connection it comes on.
+      expect(await e.claims.claim({ ...reconnected(ann), session: randomUUID() }, 'resume', ann.session)).toBe(false);
+      expect(await e.claims.claim(reconnected(ann), 'resume')).toBe(false);
+      expect(await e.rooms.of(ann.key)).toEqual([room]);
+      // The holder under the new token is the one that detaches, and a resume under it works once more.
+      expect(await e.claims.detach(ann, 60_000)).toBe(false);
+      expect(await e.claims.detach(rotated, 60_000)).toBe(true);
+      const again = { ...reconnected(rotated), session: randomUUID() };
+      expect(await e.claims.claim(again, 'resume', rotated.session)).toBe(true);
+      expect(await e.rooms.members(room)).toEqual(['ann']);
+      expect(await e.claims.release(again)).toBe(true);
+      expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(true);
+    });
+
+    it('keeps accounts by case-folded nick, cluster-wide, and changes them only in the epoch they were read in', async () => {
+      const e1 = await make();
+      // Engines of one factory share a store, but a memory engine is its own store.
+      const e2 = e1.kind === 'memory' ? e1 : await make();
+      const ann = nickKey(parseNick('Ann'));
+      expect(await e1.accounts.get(ann)).toBeUndefined();
+      // A failed login for a nick nobody registered counts nothing and registers nothing.
+      expect(await e1.accounts.failed(ann, 1)).toBe(0);
+      expect(await e1.accounts.get(ann)).toBeUndefined();
+      await e1.accounts.set(ann, 'scrypt$first', 'e1');
+      expect(await e2.accounts.get(nickKey(parseNick('ANN')))).toEqual({ hash: 'scrypt$first', epoch: 'e1', failures: 0, failedAt: 0 });
+      expect(await e2.accounts.failed(ann, 1000)).toBe(1);
+      expect(await e1.accounts.failed(ann, 2000)).toBe(2);
+      expect(await e1.accounts.get(ann)).toMatchObject({ failures: 2, failedAt: 2000 });
+      await e2.accounts.succeeded(ann);
+      expect(await e1.accounts.get(ann)).toMatchObject({ failures: 0, failedAt: 0 });
+      expect(await e1.accounts.rehash(ann, 'stale', 'scrypt$lost')).toBe(false);
+      expect(await e1.accounts.rehash(ann, 'e1', 'scrypt$stronger')).toBe(true);
+      expect(await e2.accounts.get(ann)).toMatchObject({ hash: 'scrypt$stronger', epoch: 'e1' });
+      await e1.accounts.failed(ann, 3000);
+      // A new password: a new epoch, and the back-off starts over.
+      await e2.accounts.set(ann, 'scrypt$second', 'e2');
+      expect(await e1.accounts.get(ann)).toEqual({ hash: 'scrypt$second', epoch: 'e2', failures: 0, failedAt: 0 });
+      expect(await e1.accounts.delete(ann, 'e1')).toBe(false);
+      expect(await e1.accounts.get(ann)).toMatchObject({ epoch: 'e2' });
+      expect(await e1.accounts.delete(ann, 'e2')).toBe(true);
+      expect(await e2.accounts.get(ann)).toBeUndefined();
+      await e2.accounts.succeeded(ann);
+      expect(await e2.accounts.get(ann)).toBeUndefined();
+    });
+
     it('stores nothing with history off but still assigns increasing ids', async () => {
       const e = await make(0);
       const ann = claimOf('ann');

@@ -20,9 +20,10 @@ export class TestClient {
     private readonly shut: () => void,
   ) {}
 
-  static tcp(port: number, host = '127.0.0.1'): Promise<TestClient> {
+  /** `from`: the local address to connect from (127.0.0.2 is another client address on loopback). */
+  static tcp(port: number, host = '127.0.0.1', from?: string): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ port, host });
+      const socket = net.connect({ port, host, ...(from === undefined ? {} : { localAddress: from }) });
       const client = new TestClient((t) => socket.write(t), () => socket.destroy());
       let partial = '';
       socket.setEncoding('utf8');

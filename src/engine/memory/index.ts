@@ -6,6 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import { MemoryFiles } from './files.js';
+import { MemoryAccounts } from './accounts.js';
 import type {
   Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, RoomJoin, Rooms, StoredMessage,
 } from '../types.js';
@@ -26,6 +27,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     rooms: presence,
     history,
     files,
+    accounts: new MemoryAccounts(),
     up: true,
     onStatus: () => {},
     onOperation: () => {},
@@ -85,7 +87,7 @@ class MemoryPresence implements Claims, Online, Rooms {
 
   constructor(private readonly bus: MemoryBus) {}
 
-  async claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+  async claim(claim: Claim, mode: 'new' | 'resume', from = claim.session): Promise<boolean> {
     if (this.closed) throw shuttingDown();
     const held = this.holders.get(claim.key);
     const previous = held?.conn;
@@ -93,7 +95,8 @@ class MemoryPresence implements Claims, Online, Rooms {
       if (held) return false;
       this.holders.set(claim.key, { session: claim.session, conn: claim.conn, nick: claim.nick, rooms: new Set() });
     } else {
-      if (held?.session !== claim.session) return false;
+      if (held?.session !== from) return false;
+      held.session = claim.session;
       held.conn = claim.conn;
       clearTimeout(held.expiry);
       held.expiry = undefined;

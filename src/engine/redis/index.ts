@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Engine } from '../types.js';
+import { RedisAccounts } from './accounts.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
 import { RedisFiles } from './files.js';
@@ -60,6 +61,7 @@ class RedisEngine implements Engine {
   readonly history: RedisHistory;
   private readonly presence: RedisPresence;
   readonly files: RedisFiles;
+  readonly accounts: RedisAccounts;
 
   private readonly conns: Connections;
   private readonly lease: Lease;
@@ -96,6 +98,7 @@ class RedisEngine implements Engine {
     this.online = new RedisOnline(cmd, keys, ops);
     this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0));
     this.files = new RedisFiles(cmd, keys, ops.guarded);
+    this.accounts = new RedisAccounts(cmd, keys, ops.guarded);
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, changed: (change) => this.online.report(change), log: this.log, ops, isUp: () => this.isUp,

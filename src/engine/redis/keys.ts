@@ -10,6 +10,8 @@ import { conversationOf } from '../ids.js';
  *
  *   <prefix>{u:<nickkey>}:nick      string   "<session> <conn> <gateway>": who holds the nick
  *   <prefix>{u:<nickkey>}:rooms     set      room keys the user is in (kept through a grace period)
+ *   <prefix>{u:<nickkey>}:account   hash     a registered nick: h password hash, e epoch, f failed
+ *                                            logins in a row, t when the last failed (accounts.ts)
  *   <prefix>{u:<nickkey>}:log       stream   messages to @nickkey (what a resume replays): fields
  *                                            t tail, f sender's nick key, s ts (see backfill.ts)
  *   <prefix>{u:<nickkey>}:bus       channel  @nickkey (sharded on a cluster)
@@ -44,6 +46,7 @@ import { conversationOf } from '../ids.js';
 export interface Keys {
   nick(key: NickKey): string;
   userRooms(key: NickKey): string;
+  account(key: NickKey): string;
   members(room: RoomKey): string;
   /** The stream a message to `address` is filed in (the recipient's inbox for `@nick`). */
   log(address: Address): string;
@@ -77,6 +80,7 @@ export function makeKeys(prefix: string): Keys {
   return {
     nick: (key) => `${user(key)}:nick`,
     userRooms: (key) => `${user(key)}:rooms`,
+    account: (key) => `${user(key)}:account`,
     members: (key) => `${room(key)}:members`,
     log: (address) => `${tagOf(address)}:log`,
     conversation: (a, b) => `${prefix}{c:${conversationOf(a, b)}}:log`,

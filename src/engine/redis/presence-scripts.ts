@@ -15,8 +15,8 @@ export const claimScript = new Script('claim', String.raw`
 -- KEYS[2] the user's rooms set
 -- KEYS[3] the user's channel
 -- ARGV[1] 'new' or 'resume'
--- ARGV[2] session
--- ARGV[3] the holder to write: "<session> <conn> <gateway>"
+-- ARGV[2] the session a resume proves (the token it was given); unused for 'new'
+-- ARGV[3] the holder to write: "<session> <conn> <gateway>", with the rotated token on resume
 -- ARGV[4] ts of a takeover notice, ms since epoch
 -- ARGV[5] 'PUBLISH' or 'SPUBLISH'
 -- ARGV[6] the takeover notice's frame, ending in '\n'

@@ -53,9 +53,9 @@ export class RedisPresence implements Claims, Rooms {
     return this.live.size > 0 || this.owed.size > 0 || this.inFlight.size > 0;
   }
 
-  claim(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+  claim(claim: Claim, mode: 'new' | 'resume', from = claim.session): Promise<boolean> {
     if (this.closed) return Promise.reject(shuttingDown());
-    return this.track(this.o.ops.guarded('claim', () => this.take(claim, mode)));
+    return this.track(this.o.ops.guarded('claim', () => this.take(claim, mode, from)));
   }
 
   release(claim: Claim): Promise<boolean> {
@@ -151,7 +151,7 @@ export class RedisPresence implements Claims, Rooms {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async take(claim: Claim, mode: 'new' | 'resume'): Promise<boolean> {
+  private async take(claim: Claim, mode: 'new' | 'resume', from: string): Promise<boolean> {
     // What this very connection still owes from an earlier attempt names the same holder:
     // run later, it would undo this claim. It goes first.
     const earlier = this.owed.of(claim.conn);
@@ -167,7 +167,7 @@ export class RedisPresence implements Claims, Rooms {
       won = await claimScript.run(
         this.o.cmd,
         [...this.userKeys(claim), this.o.keys.channel(userAddress(claim.key))],
-        [mode, claim.session, this.holder(claim), Date.now(), this.o.publishCommand, takeoverLine.toString()],
+        [mode, from, this.holder(claim), Date.now(), this.o.publishCommand, takeoverLine.toString()],
       );
     } catch (err) {
       // No answer, yet the script may have run: give the nick up again, as after a drop.

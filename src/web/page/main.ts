@@ -329,6 +329,18 @@ function run(line: string): void {
       loadEarlier(conv, cmd.limit);
       return;
     }
+    case 'password': {
+      // Typed in the message box, the password shows there: the page takes it on the line.
+      if (cmd.password === undefined) {
+        here.notice(`usage: !${cmd.type} <password>`, 'error');
+        return;
+      }
+      const type = cmd.type;
+      link.request({ type, password: cmd.password }, (reply) =>
+        answerNotice(here, reply, (r) => (type === 'register' ? `${String(r.nick)} is registered: it takes the password from now on` : `${String(r.nick)} is no longer registered`)),
+      );
+      return;
+    }
     case 'file':
       // The console's file commands take paths and ids; here the buttons do that job.
       here.notice('Send a file with "Attach a file" (or drop it here); answer an offer with its Accept or Reject button.');
