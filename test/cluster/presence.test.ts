@@ -75,6 +75,10 @@ describe('presence batches on two gateways', () => {
     expect(third).toMatchObject({ type: 'joined', nick: cat!.welcome!.nick, count: 3 });
     expect(third.members).toBeUndefined();
     expect(await cat!.request({ type: 'who', room })).toMatchObject({ users: [], count: 3 });
+    // Listed to a client that pages.
+    const first = await cat!.request({ type: 'who', room, limit: 2 });
+    const rest = first.next === undefined ? { users: [] } : await cat!.request({ type: 'who', room, cursor: first.next, limit: 2 });
+    expect(new Set([...first.users, ...rest.users]).size).toBe(3);
     await cat!.request({ type: 'leave', room });
     // Barrier: a message on the same room channel, after the join and leave that went unannounced.
     const sent = await bob!.request({ type: 'send', to: room, text: 'after' });
