@@ -121,6 +121,8 @@ export interface Rooms {
   /** False when the user was not in the room. */
   leave(room: RoomKey, claim: Claim): Promise<boolean>;
   members(room: RoomKey): Promise<Nick[]>;
+  /** One page of the room's members, as Online.page pages the online list. */
+  membersPage(room: RoomKey, cursor: string | undefined, limit: number): Promise<OnlinePage>;
   /** How many are in the room (connections: for the moment a resume replaces one, a user counts twice). */
   size(room: RoomKey): Promise<number>;
   /** The rooms a user is in (restored by a resume claim). */

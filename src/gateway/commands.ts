@@ -135,24 +135,24 @@ async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'lea
 }
 
 /**
- * The online list comes in pages of `limit` (at most and by default maxWhoPage): a client
- * follows `next` as `cursor` until a page comes without one. `count` is how many are online;
- * for a list that came whole, the list's length, as in version 1.
+ * The online list and a room's members come in pages of `limit` (at most and by default
+ * maxWhoPage): a client follows `next` as `cursor` until a page comes without one. `count` is
+ * how many there are in all; for a list that came whole, the list's length, as in version 1.
+ * A big room (past --room-presence-max) lists its members only to a client that pages.
  */
 async function who(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'who' }>): Promise<void> {
   const { online, rooms } = ctx.hub.engine;
-  if (frame.room === undefined) {
-    const { nicks: users, next } = await online.page(frame.cursor, frame.limit ?? maxWhoPage);
-    const whole = next === undefined && frame.cursor === undefined;
-    const count = whole ? users.length : await online.count();
-    ctx.reply({ type: 'who', users, count, ...(next === undefined ? {} : { next }) }, frame.ref);
-  } else {
-    const room = roomKey(frame.room);
-    const users = await rooms.members(room);
-    // A big room answers with its count, as its join does.
-    const listed = users.length <= ctx.hub.presence.limits.roomMax;
-    ctx.reply({ type: 'who', room, users: listed ? users : [], count: users.length }, frame.ref);
+  const limit = frame.limit ?? maxWhoPage;
+  const room = frame.room === undefined ? undefined : roomKey(frame.room);
+  const paging = frame.cursor !== undefined || frame.limit !== undefined;
+  if (room !== undefined && !paging) {
+    const size = await rooms.size(room);
+    if (size > ctx.hub.presence.limits.roomMax) return ctx.reply({ type: 'who', room, users: [], count: size }, frame.ref);
   }
+  const { nicks: users, next } = room === undefined ? await online.page(frame.cursor, limit) : await rooms.membersPage(room, frame.cursor, limit);
+  const whole = next === undefined && frame.cursor === undefined;
+  const count = whole ? users.length : room === undefined ? await online.count() : await rooms.size(room);
+  ctx.reply({ type: 'who', ...(room === undefined ? {} : { room }), users, count, ...(next === undefined ? {} : { next }) }, frame.ref);
 }
 
 /** Changes this client's watch list and answers with all of it, and which of it is online now. */

@@ -230,6 +230,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e.rooms.leave(room, ann)).toBe(false);
       expect(await e.rooms.members(room)).toEqual(['bob']);
       expect(await e.rooms.size(room)).toBe(1);
+      expect(await e.rooms.membersPage(room, undefined, 10)).toEqual({ nicks: ['bob'] });
       expect(await e.rooms.of(bob.key)).toEqual([room]);
     });
 

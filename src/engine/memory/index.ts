@@ -79,6 +79,15 @@ interface Holder {
 /** What starts a `who` cursor of this engine, so one it did not make is told apart. */
 const cursorMark = 'after:';
 
+/** Pages in nick key order; the cursor names the last key of the page before, so a departure cannot shift it. */
+function pageOf(nicks: ReadonlyMap<NickKey, Nick>, cursor: string | undefined, limit: number): OnlinePage {
+  if (cursor !== undefined && !cursor.startsWith(cursorMark)) throw new ChorusError('bad_frame', 'that is not a cursor from an earlier who');
+  const after = cursor?.slice(cursorMark.length);
+  const keys = [...nicks.keys()].filter((k) => after === undefined || k > after).sort();
+  const page = keys.slice(0, limit).map((k) => nicks.get(k)!);
+  return keys.length > limit ? { nicks: page, next: cursorMark + keys[limit - 1]! } : { nicks: page };
+}
+
 class MemoryPresence implements Claims, Online, Rooms {
   private readonly holders = new Map<NickKey, Holder>();
   private readonly onlineNow = new Map<NickKey, Nick>();
@@ -135,13 +144,8 @@ class MemoryPresence implements Claims, Online, Rooms {
     return [...this.onlineNow.values()];
   }
 
-  /** Pages in nick key order; the cursor names the last key of the page before, so a departure cannot shift it. */
   async page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
-    if (cursor !== undefined && !cursor.startsWith(cursorMark)) throw new ChorusError('bad_frame', 'that is not a cursor from an earlier who');
-    const after = cursor?.slice(cursorMark.length);
-    const keys = [...this.onlineNow.keys()].filter((k) => after === undefined || k > after).sort();
-    const nicks = keys.slice(0, limit).map((k) => this.onlineNow.get(k)!);
-    return keys.length > limit ? { nicks, next: cursorMark + keys[limit - 1]! } : { nicks };
+    return pageOf(this.onlineNow, cursor, limit);
   }
 
   async among(keys: readonly NickKey[]): Promise<NickKey[]> {
@@ -174,6 +178,10 @@ class MemoryPresence implements Claims, Online, Rooms {
 
   async members(room: RoomKey): Promise<Nick[]> {
     return [...(this.roomMembers.get(room)?.values() ?? [])];
+  }
+
+  async membersPage(room: RoomKey, cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    return pageOf(this.roomMembers.get(room) ?? new Map(), cursor, limit);
   }
 
   async size(room: RoomKey): Promise<number> {

@@ -32,25 +32,8 @@ export class RedisOnline implements Online {
     return this.ops.guarded('online', async () => nicksOf(await this.cmd.smembers(this.keys.online)));
   }
 
-  /**
-   * SSCAN of the online set: its cursor is the page cursor. Scanned until `limit` entries
-   * are in or the scan is over, so a small set comes whole in one page, as v1's `who` did.
-   */
   page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
-    if (cursor !== undefined && !/^[1-9]\d{0,19}$/.test(cursor)) {
-      return Promise.reject(new ChorusError('bad_frame', 'that is not a cursor from an earlier who'));
-    }
-    return this.ops.guarded('page', async () => {
-      const entries: string[] = [];
-      let at = cursor ?? '0';
-      do {
-        const [next, found] = await this.cmd.sscan(this.keys.online, at, 'COUNT', limit);
-        entries.push(...found);
-        at = next;
-      } while (at !== '0' && entries.length < limit);
-      const nicks = nicksOf(entries);
-      return at === '0' ? { nicks } : { nicks, next: at };
-    });
+    return scanPage(this.cmd, this.ops, this.keys.online, cursor, limit);
   }
 
   /** A nick key without an expiry is held by a connected session; a detached one counts down its grace period. */
@@ -65,4 +48,26 @@ export class RedisOnline implements Online {
   count(): Promise<number> {
     return this.ops.guarded('count', () => this.cmd.scard(this.keys.online));
   }
+}
+
+/**
+ * One page of a set of presence entries (the online set, a room's members) by SSCAN, whose
+ * cursor is the page cursor. Scanned until `limit` entries are in or the scan is over, so a
+ * small set comes whole in one page, as version 1's `who` did.
+ */
+export function scanPage(cmd: Client, ops: Operations, key: string, cursor: string | undefined, limit: number): Promise<OnlinePage> {
+  if (cursor !== undefined && !/^[1-9]\d{0,19}$/.test(cursor)) {
+    return Promise.reject(new ChorusError('bad_frame', 'that is not a cursor from an earlier who'));
+  }
+  return ops.guarded('page', async () => {
+    const entries: string[] = [];
+    let at = cursor ?? '0';
+    do {
+      const [next, found] = await cmd.sscan(key, at, 'COUNT', limit);
+      entries.push(...found);
+      at = next;
+    } while (at !== '0' && entries.length < limit);
+    const nicks = nicksOf(entries);
+    return at === '0' ? { nicks } : { nicks, next: at };
+  });
 }

@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import type { Claim, Claims, RoomJoin, Rooms } from '../types.js';
+import type { Claim, Claims, OnlinePage, RoomJoin, Rooms } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
+import { scanPage } from './online.js';
 import { inBatches, type Operations } from './operations.js';
 import { OwedWork, type Owed } from './owed.js';
 import { claimScript, detachScript, releaseScript, reclaimScript, userRoomScript } from './presence-scripts.js';
@@ -99,6 +100,10 @@ export class RedisPresence implements Claims, Rooms {
 
   members(room: RoomKey): Promise<Nick[]> {
     return this.o.ops.guarded('members', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.members(room))));
+  }
+
+  membersPage(room: RoomKey, cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    return scanPage(this.o.cmd, this.o.ops, this.o.keys.members(room), cursor, limit);
   }
 
   size(room: RoomKey): Promise<number> {
