@@ -10,7 +10,8 @@ export function newSessionToken(): string {
   return `${randomBytes(18).toString('base64url')}.${Date.now().toString(36)}`;
 }
 
-function sessionStart(session: string): number {
+/** When the session began, from its token's stamp (now, for a token without a usable one). */
+export function sessionStart(session: string): number {
   const stamp = parseInt(session.split('.')[1] ?? '', 36);
   const dayAgo = Date.now() - 86_400_000;
   return Number.isFinite(stamp) && stamp > dayAgo ? stamp : Date.now();

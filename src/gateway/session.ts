@@ -12,6 +12,7 @@ import { Outbound } from './outbound.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
+import { resumeRefusal } from './resume-refusal.js';
 
 export interface Limits {
   readonly rate: number;
@@ -315,7 +316,7 @@ export class Session implements Subscriber {
       await this.unwindHello();
       if (this.closed) return undefined;
     }
-    if (mode === 'resume') throw new ChorusError('resume_failed', 'that session has expired or moved on; say hello again');
+    if (mode === 'resume') throw await resumeRefusal(engine, session);
     throw new ChorusError('nick_taken', `${frame.nick} is already online; pick another nick`);
   }
 
@@ -479,7 +480,7 @@ export class Session implements Subscriber {
 
   private refuse(err: ChorusError, ref?: string): void {
     this.hub.metrics.rejected.labels(err.code).inc();
-    this.write(this.dialect.encode(errorFrame(err.code, err.message, ref), this.shown), undefined, 'reply');
+    this.write(this.dialect.encode(errorFrame(err.code, err.message, ref, err.reason), this.shown), undefined, 'reply');
   }
 
   private reply(frame: Record<string, unknown>, ref: string | undefined): void {

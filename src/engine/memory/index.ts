@@ -14,6 +14,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
   const bus = new MemoryBus();
   const presence = new MemoryPresence(bus);
   const history = new MemoryHistory(opts.historyLimit, bus, presence);
+  const startedAt = Date.now();
   return {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
@@ -23,6 +24,8 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     up: true,
     onStatus: () => {},
     onOperation: () => {},
+    // Nothing outlives the process: its start is when the data began.
+    dataSince: async () => startedAt,
     start: async () => {},
     stop: async () => presence.close(),
   };

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Engine } from '../types.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
+import { StoreEpoch } from './epoch.js';
 import { RedisHistory } from './history.js';
 import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
@@ -56,6 +57,7 @@ class RedisEngine implements Engine {
 
   private readonly conns: Connections;
   private readonly lease: Lease;
+  private readonly epoch: StoreEpoch;
   private readonly ops = new Operations(() => this.isUp);
   private readonly log: Logger;
   private readonly statusHandlers: Array<(up: boolean) => void> = [];
@@ -90,7 +92,12 @@ class RedisEngine implements Engine {
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
     });
+    this.epoch = new StoreEpoch(cmd, keys);
     for (const client of [this.conns.cmd, this.conns.sub]) this.watch(client);
+  }
+
+  dataSince(): Promise<number> {
+    return this.ops.guarded('epoch', () => this.epoch.since());
   }
 
   get up(): boolean {
@@ -182,6 +189,8 @@ class RedisEngine implements Engine {
     const drops = this.drops;
     let failed = false;
     try {
+      // First: a Redis that came back empty gets its new epoch before any session is welcomed.
+      await this.epoch.since();
       await this.bus.resubscribe();
       await this.lease.restore();
       if (this.drops === drops && this.state === 'running') {
