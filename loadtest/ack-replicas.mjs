@@ -7,6 +7,8 @@
 //   npm run build && node loadtest/ack-replicas.mjs [--messages N] [--in-flight N]
 
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +25,10 @@ const messages = option('--messages', 2000);
 const inFlight = option('--in-flight', 50);
 
 async function redisServer(port, extra) {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
+  // Its own directory: a replica's first sync writes an RDB file there.
+  const dir = mkdtempSync(path.join(tmpdir(), 'chorus-bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: 'ignore' });
+  child.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   for (let i = 0; i < 100; i++) {
     if (await answers(port, 'PING', '+PONG')) return child;
     await delay(50);
