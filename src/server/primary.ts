@@ -77,7 +77,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     startedAt.delete(worker.id);
     if (draining) {
-      if (code !== 0) unclean = true;
+      // A SIGTERM death is one still starting, which the drain ended (nothing to drain there).
+      if (code !== 0 && signal !== 'SIGTERM') unclean = true;
       return;
     }
     const wasLooping = policy.crashLooping;
