@@ -20,7 +20,7 @@ export class StdoutSink {
   private timer: NodeJS.Timeout | undefined;
   private broken = false;
   /** Lines thrown away because stdout was full; reported in the next line that gets through. */
-  dropped = 0;
+  private dropped = 0;
 
   constructor() {
     this.fd = nonBlockingStdout();

@@ -38,7 +38,9 @@ class Gateway {
     const { tcpPort, wsPort, metricsPort } = this.ports;
     this.running = await startGateway(this.mainJs, [
       '--tcp-port', String(tcpPort), '--ws-port', String(wsPort), '--metrics-port', String(metricsPort),
-      '--redis', this.redisUrl, '--workers', '1', '--gateway-id', this.id, ...this.extraArgs,
+      '--redis', this.redisUrl, '--workers', '1', '--gateway-id', this.id,
+      // The shipped haproxy.cfg sends a PROXY v2 header: the gateways name each real client.
+      '--proxy-protocol', '--trusted-proxies', '127.0.0.1', ...this.extraArgs,
     ], this.id);
     // What went wrong inside the gateway explains what the clients saw: keep a count.
     this.running.child.onLineHook = (line) => {

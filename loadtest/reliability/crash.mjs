@@ -31,11 +31,15 @@ export async function crash(o, log) {
     let killedAt = 0;
     for (const w of survivors.slice(0, observers)) {
       w.onPresence = (f) => {
-        if (f.event !== 'offline' || killedAt === 0) return;
-        if (ghostNicks.has(f.nick) && !seenOffline.has(f.nick)) {
-          seenOffline.add(f.nick);
-          ghostMs.record(performance.now() - killedAt);
-        } else if (!ghostNicks.has(f.nick) && victims.some((v) => v.nick === f.nick)) offlineOfResumed.add(f.nick);
+        if (killedAt === 0) return;
+        // Presence comes in batches (protocol version 2); a batch of one also reads as version 1.
+        const gone = Array.isArray(f.offline) ? f.offline : f.event === 'offline' ? [f.nick] : [];
+        for (const nick of gone) {
+          if (ghostNicks.has(nick) && !seenOffline.has(nick)) {
+            seenOffline.add(nick);
+            ghostMs.record(performance.now() - killedAt);
+          } else if (!ghostNicks.has(nick) && victims.some((v) => v.nick === nick)) offlineOfResumed.add(nick);
+        }
       };
     }
     for (const g of ghosts) {

@@ -225,6 +225,12 @@ export interface Engine {
   onStatus(handler: (up: boolean) => void): void;
   /** Records how long one store operation took (the gateway wires this to its metrics). */
   onOperation(handler: (op: string, seconds: number) => void): void;
+  /**
+   * When the store's data began (ms since 1970): first start, or the last time it came back
+   * empty (a Redis restarted without persistence, the memory engine's process start). A
+   * session older than this had its history and presence wiped.
+   */
+  dataSince(): Promise<number>;
   start(): Promise<void>;
   stop(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import type { ClientFrame } from '../protocol/frames.js';
 import { nickKey, roomAddress, userAddress, type Address, type Nick } from '../protocol/names.js';
 import { admit, type OnRegistered } from './accounts.js';
 import { newSessionToken } from './resume.js';
+import { resumeRefusal } from './resume-refusal.js';
 import type { Hub } from './session.js';
 
 type Hello = Extract<ClientFrame, { type: 'hello' }>;
@@ -85,6 +86,6 @@ export async function claimNick(s: Claimant, frame: Hello): Promise<Claim | unde
     await s.unwind();
     if (s.closed) return undefined;
   }
-  if (mode === 'resume') throw new ChorusError('resume_failed', 'that session has expired or moved on; say hello again');
+  if (frame.resume) throw await resumeRefusal(engine, frame.resume.session);
   throw new ChorusError('nick_taken', `${frame.nick} is already online; pick another nick`);
 }

@@ -30,6 +30,11 @@ function partsOf(token: string): TokenParts {
   return { start: Number.isFinite(start) && start > dayAgo ? start : Date.now(), id, epoch };
 }
 
+/** When the session began, from its token's stamp (now, for a token without a usable one). */
+export function sessionStart(token: string): number {
+  return partsOf(token).start;
+}
+
 /** The token of a new session, or the next one of the session `previous` names (the resume's). */
 export function newSessionToken(epoch: string, previous?: string): string {
   const { start, id } = previous === undefined ? { start: Date.now(), id: randomBytes(9).toString('base64url') } : partsOf(previous);

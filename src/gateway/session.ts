@@ -516,7 +516,7 @@ export class Session implements Subscriber {
 
   private refuse(err: ChorusError, ref?: string): void {
     this.hub.metrics.rejected.labels(err.code).inc();
-    this.outbox.write(this.dialect.encode(errorFrame(err.code, err.message, ref), this.shown), 'reply');
+    this.outbox.write(this.dialect.encode(errorFrame(err.code, err.message, ref, err.reason), this.shown), 'reply');
   }
 
   private reply(frame: Record<string, unknown>, ref: string | undefined): void {

@@ -1,4 +1,4 @@
-import type { ErrorCode } from './errors.js';
+import type { ErrorCode, ResumeFailure } from './errors.js';
 
 /** 2: presence comes in batches (docs/protocol.md); a batch of one still reads as version 1's frame. */
 export const protocolVersion = 2;
@@ -8,8 +8,9 @@ export function encodeLine(frame: object): Buffer {
   return Buffer.from(JSON.stringify(frame) + '\n');
 }
 
-export function errorFrame(code: ErrorCode, message: string, ref?: string): object {
-  return ref === undefined ? { type: 'error', code, message } : { type: 'error', code, message, ref };
+export function errorFrame(code: ErrorCode, message: string, ref?: string, reason?: ResumeFailure): object {
+  const frame = reason === undefined ? { type: 'error', code, message } : { type: 'error', code, reason, message };
+  return ref === undefined ? frame : { ...frame, ref };
 }
 
 /**

@@ -25,6 +25,14 @@ export const errorCodes = [
 export type ErrorCode = (typeof errorCodes)[number];
 
 /**
+ * Why a resume was refused, in `error{code:"resume_failed", reason}`: `history_lost` when
+ * the store lost its data since the session began (messages acked to this user may be gone
+ * for good), `expired` when the session ran out or ended (nothing the store promised is lost).
+ */
+export const resumeFailures = ['history_lost', 'expired'] as const;
+export type ResumeFailure = (typeof resumeFailures)[number];
+
+/**
  * The one error type of Chorus. Only the session turns it into an `error` frame;
  * `fatal` means the connection cannot go on (framing lost, limits broken).
  */
@@ -33,6 +41,8 @@ export class ChorusError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly fatal = false,
+    /** Only on `resume_failed`: told to the client as the frame's `reason`. */
+    readonly reason?: ResumeFailure,
   ) {
     super(message);
     this.name = 'ChorusError';

@@ -77,7 +77,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     startedAt.delete(worker.id);
     if (draining) {
-      if (code !== 0) unclean = true;
+      // A SIGTERM death is one still starting, which the drain ended (nothing to drain there).
+      if (code !== 0 && signal !== 'SIGTERM') unclean = true;
       return;
     }
     const wasLooping = policy.crashLooping;
@@ -114,7 +115,14 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     draining = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exits = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
-    workers.forEach((w) => w.isConnected() && w.send({ chorus: 'stop' }));
+    // A worker still starting (a restart after a crash) has no clients and no stop handler
+    // yet: SIGTERM ends it. The others drain on the message, not a signal, so that one sent
+    // to the whole group (Ctrl-C, KillMode=control-group) is not taken for a second signal.
+    for (const w of workers) {
+      if (w.isDead()) continue;
+      if (listening.has(w.id) && w.isConnected()) w.send({ chorus: 'stop' });
+      else w.process.kill('SIGTERM');
+    }
     const deadline = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), killWorkersAfterMs);
     await Promise.all(exits);
     clearTimeout(deadline);

@@ -89,10 +89,10 @@ it('follows Sentinel to the promoted replica, losing no acked message', async ()
   const group = await startRedisSentinel();
   cleanup.push(() => group.stop());
   await survivesFailover({ sentinels: group.sentinels, master: group.master }, () => group.failOver());
-}, 120_000);
+}, 240_000);
 
 it('follows a Redis Cluster replica that takes over its dead master, losing no acked message', async () => {
   const cluster = await startRedisCluster({ masters: 3, replicas: 1 });
   cleanup.push(() => cluster.stop());
   await survivesFailover({ cluster: cluster.nodes }, () => cluster.failOver('{u:bob}'));
-}, 120_000);
+}, 240_000);

@@ -41,8 +41,29 @@ describe('deploy/docker-compose.yml', () => {
     return undefined;
   };
 
-  it('runs Redis, three gateways, HAProxy, Prometheus and Grafana', () => {
-    expect(Object.keys(services).sort()).toEqual(['grafana', 'haproxy', 'prometheus', 'redis', ...gateways].sort());
+  it('runs a Redis master, its replica, three sentinels, three gateways, HAProxy, Prometheus and Grafana', () => {
+    expect(Object.keys(services).sort()).toEqual(
+      ['grafana', 'haproxy', 'prometheus', 'redis', 'redis-replica', 'sentinel1', 'sentinel2', 'sentinel3', ...gateways].sort(),
+    );
+  });
+
+  it('replicates the master and persists both with AOF every second', () => {
+    const replica = services['redis-replica']!.command!;
+    expect(replica.slice(replica.indexOf('--replicaof') + 1, replica.indexOf('--replicaof') + 3)).toEqual(['redis', '6379']);
+    for (const name of ['redis', 'redis-replica']) {
+      const command = services[name]!.command!.join(' ');
+      expect(command, name).toContain('--appendonly yes');
+      expect(command, name).toContain('--appendfsync everysec');
+    }
+  });
+
+  it('has the sentinels watch the master by its service name, with a quorum they can reach', async () => {
+    const conf = await readFile(hostPath('sentinel1', '/etc/chorus/sentinel.conf')!, 'utf8');
+    const [, master, host, port, quorum] = /^sentinel monitor (\S+) (\S+) (\d+) (\d+)$/m.exec(conf)!;
+    expect(services[host!], 'the monitored master is a service').toBeDefined();
+    expect(port).toBe('6379');
+    expect(Number(quorum)).toBeLessThanOrEqual(2);
+    for (const name of gateways) expect(services[name]!.environment!.CHORUS_REDIS_MASTER).toBe(master);
   });
 
   it('builds each gateway from the project Dockerfile', () => {
@@ -62,9 +83,12 @@ describe('deploy/docker-compose.yml', () => {
         expect(key, name).toMatch(/^CHORUS_/);
         expect(documents(help, key), `${name}: ${key} in chorus-server --help`).toBe(true);
       }
-      const redis = new URL(env.CHORUS_REDIS!);
-      expect(services[redis.hostname], `${name}: CHORUS_REDIS names a service`).toBeDefined();
-      expect(redis.port).toBe('6379');
+      for (const sentinel of env.CHORUS_REDIS_SENTINEL!.split(',')) {
+        const [host, port] = sentinel.split(':');
+        expect(services[host!], `${name}: CHORUS_REDIS_SENTINEL names a service`).toBeDefined();
+        expect(port).toBe('26379');
+      }
+      expect(Number(env.CHORUS_ACK_REPLICAS)).toBeGreaterThanOrEqual(1);
     }
   });
 

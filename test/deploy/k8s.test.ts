@@ -6,7 +6,7 @@ import { documents, serverHelp } from '../support/server.js';
 import { deployDir } from './paths.js';
 
 // Manifests are loose JSON here: each test checks the fields it reads.
-type Manifest = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: any };
+type Manifest = { apiVersion: string; kind: string; metadata: { name: string; annotations?: Record<string, string> }; spec: any; data?: Record<string, string> };
 type Port = { name?: string; containerPort: number };
 
 const k8sDir = path.join(deployDir, 'k8s');
@@ -68,25 +68,60 @@ describe('deploy/k8s', () => {
 
   it('gives the drain time to finish and bounds memory', () => {
     const spec = named('Deployment', 'chorus-gateway').spec.template.spec;
-    // The server's --drain-ms defaults to 5 s; the pod must outlive it.
-    expect(spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(10);
+    // preStop, then the server's stop deadline: --drain-ms (5 s) plus 5 s at most. The pod must outlive both.
+    const preStop = gatewayContainer().lifecycle.preStop.exec.command;
+    expect(preStop[0]).toBe('sleep');
+    expect(spec.terminationGracePeriodSeconds).toBeGreaterThan(Number(preStop[1]) + 5 + 5);
     expect(gatewayContainer().resources.requests.cpu).toBeDefined();
     expect(gatewayContainer().resources.limits.memory).toBeDefined();
     expect(spec.securityContext.runAsNonRoot).toBe(true);
   });
 
-  it('sets only CHORUS_* variables that --help documents, and CHORUS_REDIS names the Redis Service', async () => {
+  it('sets only CHORUS_* variables that --help documents, and CHORUS_REDIS_SENTINEL names every sentinel pod', async () => {
     const help = await serverHelp();
     const env = gatewayContainer().env as Array<{ name: string; value: string }>;
+    const value = (name: string) => env.find((e) => e.name === name)?.value;
     for (const { name } of env) expect(documents(help, name), `${name} in chorus-server --help`).toBe(true);
-    const redis = new URL(env.find((e) => e.name === 'CHORUS_REDIS')!.value);
-    const service = named('Service', redis.hostname);
-    expect(service.spec.ports.map((p: { port: number }) => String(p.port))).toContain(redis.port);
+    const sentinels = named('StatefulSet', 'chorus-sentinel');
+    const service = named('Service', sentinels.spec.serviceName);
+    const addresses = value('CHORUS_REDIS_SENTINEL')!.split(',');
+    expect(addresses).toEqual(
+      Array.from({ length: sentinels.spec.replicas }, (_, i) => `${sentinels.metadata.name}-${i}.${service.metadata.name}:${service.spec.ports[0].port}`),
+    );
+    expect(Number(value('CHORUS_ACK_REPLICAS'))).toBeGreaterThanOrEqual(1);
+    // The master name the gateways ask for is the one the sentinels monitor.
+    const config = named('ConfigMap', 'chorus-redis').data!['sentinel.conf'] as string;
+    const [, master, host, , quorum] = /^sentinel monitor (\S+) (\S+) (\d+) (\d+)$/m.exec(config)!;
+    expect(value('CHORUS_REDIS_MASTER')).toBe(master);
+    expect(Number(quorum)).toBeLessThanOrEqual(Math.floor(sentinels.spec.replicas / 2) + 1);
+    expect(host).toBe(`chorus-redis-0.${named('StatefulSet', 'chorus-redis').spec.serviceName}`);
+  });
+
+  it('runs Redis as a master with a replica, persisted with AOF every second', () => {
+    const redis = named('StatefulSet', 'chorus-redis');
+    expect(redis.spec.replicas).toBeGreaterThanOrEqual(2);
+    const script = named('ConfigMap', 'chorus-redis').data!['start-redis.sh'] as string;
+    expect(script).toContain('--appendonly yes --appendfsync everysec');
+    expect(script).toContain('--replicaof');
+    expect(redis.spec.volumeClaimTemplates[0].metadata.name).toBe('data');
+  });
+
+  it('autoscales the gateways on CPU, scaling down slowly, one pod at a time', () => {
+    const hpa = named('HorizontalPodAutoscaler', 'chorus-gateway');
+    expect(hpa.spec.scaleTargetRef).toMatchObject({ kind: 'Deployment', name: 'chorus-gateway' });
+    expect(hpa.spec.minReplicas).toBe(named('Deployment', 'chorus-gateway').spec.replicas);
+    expect(hpa.spec.metrics[0].resource.name).toBe('cpu');
+    const down = hpa.spec.behavior.scaleDown;
+    expect(down.stabilizationWindowSeconds).toBeGreaterThanOrEqual(300);
+    expect(down.policies).toEqual([expect.objectContaining({ type: 'Pods', value: 1 })]);
+    // CPU utilization is measured against requests: without one the autoscaler cannot work.
+    expect(gatewayContainer().resources.requests.cpu).toBeDefined();
   });
 
   it('selects pods that exist, on ports they declare, from every Service and budget', () => {
-    const pods = byKind('Deployment').map((d) => ({ labels: d.spec.template.metadata.labels, container: d.spec.template.spec.containers[0] }));
-    for (const deployment of byKind('Deployment')) {
+    const workloads = [...byKind('Deployment'), ...byKind('StatefulSet')];
+    const pods = workloads.map((d) => ({ labels: d.spec.template.metadata.labels, container: d.spec.template.spec.containers[0] }));
+    for (const deployment of workloads) {
       expect(matches(deployment.spec.selector.matchLabels, deployment.spec.template.metadata.labels), deployment.metadata.name).toBe(true);
     }
     for (const service of byKind('Service')) {

@@ -48,7 +48,7 @@ it('stops on SIGTERM with Redis gone and a client half way through its hello', a
   const workers = workerPids(server);
   expect(await server.stop()).toBe(0);
   expect(workers.filter(alive)).toEqual([]);
-  expect(await ann.next('bye')).toMatchObject({ reason: 'restart' });
+  await ann.waitClosed();
   mid.destroy();
 });
 
@@ -85,6 +85,17 @@ it('exits at once on a second signal while the stop is still waiting', async () 
   } finally {
     redis.resume();
   }
+});
+
+it('stops on SIGTERM right after its workers were killed, while it restarts them', async () => {
+  redis = await startRedis();
+  server = await startServer(['--redis', redis.url, '--workers', '2', '--drain-ms', '1000']);
+  const workers = workerPids(server);
+  workers.forEach((pid) => process.kill(pid, 'SIGKILL'));
+  await server.waitForLog((l) => l.msg === 'worker died; restarting it', 'the primary to see a worker die');
+  expect(await server.stop()).toBe(0);
+  const all = workerPids(server);
+  expect(all.filter(alive)).toEqual([]);
 });
 
 it('leaves no worker behind when the primary and Redis are killed with -9', async () => {

@@ -17,6 +17,7 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
   const presence = new MemoryPresence(bus);
   const history = new MemoryHistory(opts.historyLimit, bus, presence);
   const files = new MemoryFiles();
+  const startedAt = Date.now();
   return {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
@@ -31,6 +32,8 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     up: true,
     onStatus: () => {},
     onOperation: () => {},
+    // Nothing outlives the process: its start is when the data began.
+    dataSince: async () => startedAt,
     start: async () => {},
     stop: async () => {
       presence.close();

@@ -89,6 +89,9 @@ function sentinelOptions(sentinel: { nodes: string[]; master: string }): RedisOp
     name: sentinel.master,
     role: 'master',
     failoverDetector: true,
+    // A master demoted under an open connection (a manual failover) answers writes with
+    // READONLY: reconnect, which asks the sentinels again. The failed command is not resent.
+    reconnectOnError: (err) => err.message.startsWith('READONLY'),
     sentinelRetryStrategy: backoffMs,
   };
 }

@@ -4,6 +4,7 @@ import { RedisAccounts } from './accounts.js';
 import { RedisBus } from './bus.js';
 import { backoffMs, connect, type Client, type Connections } from './connection.js';
 import { RedisFiles } from './files.js';
+import { StoreEpoch } from './epoch.js';
 import { RedisHistory } from './history.js';
 import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
@@ -65,6 +66,7 @@ class RedisEngine implements Engine {
 
   private readonly conns: Connections;
   private readonly lease: Lease;
+  private readonly epoch: StoreEpoch;
   private readonly ops = new Operations(() => this.isUp);
   private readonly log: Logger;
   private readonly statusHandlers: Array<(up: boolean) => void> = [];
@@ -103,7 +105,12 @@ class RedisEngine implements Engine {
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, changed: (change) => this.online.report(change), log: this.log, ops, isUp: () => this.isUp,
     });
+    this.epoch = new StoreEpoch(cmd, keys);
     for (const client of [this.conns.cmd, this.conns.sub]) this.watch(client);
+  }
+
+  dataSince(): Promise<number> {
+    return this.ops.guarded('epoch', () => this.epoch.since());
   }
 
   get up(): boolean {
@@ -195,6 +202,8 @@ class RedisEngine implements Engine {
     const drops = this.drops;
     let failed = false;
     try {
+      // First: a Redis that came back empty gets its new epoch before any session is welcomed.
+      await this.epoch.since();
       await this.bus.resubscribe();
       await this.lease.restore();
       if (this.drops === drops && this.state === 'running') {

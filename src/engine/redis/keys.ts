@@ -25,6 +25,7 @@ import { conversationOf } from '../ids.js';
  *   <prefix>{c:<a>|<b>}:log         stream   the private conversation of a and b, both directions
  *   <prefix>{online}                set      "<nick> <conn>" of each connection online now
  *   <prefix>{gateways}              set      ids of gateways that may hold users
+ *   <prefix>{epoch}                 string   ms when this store's data began (epoch.ts)
  *   <prefix>{gw:<id>}:lease         string   present while the gateway is alive (PX lease)
  *   <prefix>{gw:<id>}:users         set      "<nickkey> <session> <conn> <nick>" of its live users
  *   <prefix>{gw:<id>}:reaping       string   lock held by the gateway cleaning up after a dead one
@@ -58,6 +59,8 @@ export interface Keys {
   probe(address: Address): string;
   readonly online: string;
   readonly gateways: string;
+  /** When this store's data began: written once, gone only with everything else (epoch.ts). */
+  readonly epoch: string;
   lease(gateway: string): string;
   gatewayUsers(gateway: string): string;
   reaping(gateway: string): string;
@@ -89,6 +92,7 @@ export function makeKeys(prefix: string): Keys {
     probe: (address) => `${tagOf(address)}:probe`,
     online: `${prefix}{online}`,
     gateways: `${prefix}{gateways}`,
+    epoch: `${prefix}{epoch}`,
     lease: (id) => `${gateway(id)}:lease`,
     gatewayUsers: (id) => `${gateway(id)}:users`,
     reaping: (id) => `${gateway(id)}:reaping`,
