@@ -1,5 +1,6 @@
 import readline from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
+import { wrapLine } from './wrap.js';
 
 /**
  * The console: reading what the person (or script) types and printing what arrives.
@@ -61,8 +62,14 @@ class ReadlineTerminal implements Terminal {
     if (interactive) this.rl.on('SIGINT', () => opts.onInterrupt());
   }
 
-  print(line: string): void {
-    if (this.closed || !this.interactive || !this.prompting) {
+  print(text: string): void {
+    if (this.closed || !this.interactive) {
+      this.opts.output.write(text + '\n');
+      return;
+    }
+    const width = (this.opts.output as { columns?: number }).columns ?? 80;
+    const line = wrapLine(text, width).join('\n');
+    if (!this.prompting) {
       this.opts.output.write(line + '\n');
       return;
     }

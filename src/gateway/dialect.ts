@@ -55,7 +55,7 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
         case 'history':
           return { frame: parseFrameObject({ type: 'history', with: cmd.with ?? '*', limit: cmd.limit ?? 20 }) };
         case 'help':
-          return { reply: frameLines(['[SERVER]: Commands:', ...commandHelp.map((l) => `  ${l}`)]) };
+          return { reply: frameLines([`${name === 'legacy' ? '' : '[SERVER]: '}Commands:`, ...commandHelp.map((l) => `  ${l}`)]) };
         case 'usage':
           throw new ChorusError(cmd.unknown ? 'unknown_type' : 'bad_frame', cmd.message);
       }
@@ -73,8 +73,8 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
 function greetingNick(name: 'text' | 'legacy', line: string): string {
   const typed = line.trim();
   if (name === 'text') return typed;
-  const cleaned = [...typed.normalize('NFC').replace(/[^\p{L}\p{N}_.-]/gu, '_')].slice(0, 28).join('');
-  return cleaned === '' ? 'guest' : cleaned;
+  const cleaned = [...typed.normalize('NFC').replace(/[^\p{L}\p{N}_.-]|[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/gu, '_')].slice(0, 28).join('');
+  return /[\p{L}\p{N}]/u.test(cleaned) ? cleaned : 'guest';
 }
 
 export const textDialect = peopleDialect('text', (lines) => Buffer.from(lines.join('\n') + '\n'));

@@ -1,14 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Claim, Engine, Envelope } from '../engine/types.js';
-import { encodeLine, errorFrame, messageTail, presenceFrame, protocolVersion } from '../protocol/encode.js';
+import { encodeLine, errorFrame, presenceFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
-import { nickKey, roomAddress, roomKey, targetText, userAddress, type Address, type Nick } from '../protocol/names.js';
+import type { Address } from '../protocol/names.js';
+import { runCommand, type CommandContext } from './commands.js';
 import type { Dialect } from './dialect.js';
 import type { Fanout, Subscriber } from './fanout.js';
+import { claimNick, type Claimant } from './hello.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
+import { Outbox } from './outbox.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
@@ -80,7 +83,9 @@ export class Session implements Subscriber {
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
   private welcomed = false;
-  private readonly delivered;
+  private readonly outbox: Outbox;
+  /** What commands see of this session, made once it has a nick. */
+  private commands: CommandContext | undefined;
   lastSeen = Date.now();
 
   constructor(
@@ -89,7 +94,8 @@ export class Session implements Subscriber {
     private readonly hub: Hub,
   ) {
     this.bucket = new TokenBucket(hub.limits.rate, hub.limits.burst);
-    this.delivered = hub.metrics.delivered.labels(peer.transport);
+    const delivered = hub.metrics.delivered.labels(peer.transport);
+    this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
   }
 
@@ -141,7 +147,7 @@ export class Session implements Subscriber {
    */
   async drain(): Promise<void> {
     if (!this.closed) {
-      this.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.shown));
+      this.outbox.write(this.dialect.encode({ type: 'bye', reason: 'restart' }, this.shown), 'reply');
       await this.leave('detach', 'restart');
     }
     await this.working;
@@ -161,9 +167,9 @@ export class Session implements Subscriber {
     if (this.state === 'joining') {
       this.held.push([address, out]);
       this.heldBytes += out.env.line.length;
-      if (this.peer.buffered() + this.heldBytes > this.hub.limits.maxOutboundBytes) this.cutOff();
+      if (this.outbox.wouldOverflow(this.heldBytes)) this.cutOff();
     } else if (this.state === 'chatting' && !this.wasReplayed(address, out.env.id)) {
-      this.write(this.dialect.deliver(out), out.env);
+      this.outbox.write(this.dialect.deliver(out), 'fanout', out.env);
     }
   }
 
@@ -180,7 +186,7 @@ export class Session implements Subscriber {
   /** A resume elsewhere took the nick from this connection: say so and go, holding nothing. */
   private onTakeover(out: Outbound): void {
     if (out.env.conn !== this.conn || this.closed) return;
-    this.write(this.dialect.deliver(out), undefined, 'reply');
+    this.outbox.write(this.dialect.deliver(out), 'reply');
     // The detach changes nothing now (another connection holds the nick) but lets this
     // gateway's engine forget the claim.
     void this.leave('detach', 'refused');
@@ -194,7 +200,7 @@ export class Session implements Subscriber {
       try {
         const parsed = this.dialect.parse(line, this.state === 'greeting');
         if ('reply' in parsed) {
-          this.write(parsed.reply);
+          this.outbox.write(parsed.reply, 'reply');
           continue;
         }
         ref = parsed.frame.ref;
@@ -216,30 +222,32 @@ export class Session implements Subscriber {
     }
     const claim = this.claim;
     if (!claim || this.closed) return;
-    switch (frame.type) {
-      case 'hello':
-        throw new ChorusError('bad_frame', `you are already ${claim.nick}`);
-      case 'send':
-        return this.send(frame, claim);
-      case 'join':
-        return this.join(frame, claim);
-      case 'leave':
-        return this.leaveRoom(frame, claim);
-      case 'who':
-        return this.who(frame);
-      case 'history':
-        return this.history(frame, claim);
-      case 'ping':
-        return this.reply({ type: 'pong' }, frame.ref);
-      case 'bye':
-        this.reply({ type: 'bye' }, frame.ref);
-        return this.leave('release', 'bye');
-    }
+    if (frame.type === 'hello') throw new ChorusError('bad_frame', `you are already ${claim.nick}`);
+    this.commands ??= this.commandContext(claim);
+    return runCommand(this.commands, frame);
+  }
+
+  private commandContext(claim: Claim): CommandContext {
+    const self = this;
+    return {
+      hub: this.hub,
+      claim,
+      rooms: this.rooms,
+      get closed() {
+        return self.closed;
+      },
+      reply: (frame, ref) => this.reply(frame, ref),
+      replyJson: (json) => this.outbox.write(this.dialect.encodeJson(json, this.shown), 'reply'),
+      subscribe: (address) => this.subscribe(address),
+      unsubscribe: (address) => this.unsubscribe(address),
+      publish: (address, frame) => this.publish(address, frame),
+      release: () => this.leave('release', 'bye'),
+    };
   }
 
   private async hello(frame: Frame<'hello'>): Promise<void> {
     const session = frame.resume?.session ?? newSessionToken();
-    const claim = await this.claimNick(frame, session);
+    const claim = await claimNick(this.claimant(), frame, session);
     if (!claim) return;
     const { engine } = this.hub;
     try {
@@ -255,8 +263,8 @@ export class Session implements Subscriber {
         this.replayed = await replay(
           cursors,
           engine.history,
-          (m) => this.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), undefined, 'reply'),
-          () => (this.peer.buffered() > this.hub.limits.maxOutboundBytes / 2 ? this.peer.drained() : undefined),
+          (m) => this.outbox.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), 'reply'),
+          () => this.outbox.roomFor(),
           () => this.closed,
         );
       }
@@ -273,50 +281,30 @@ export class Session implements Subscriber {
     for (const [address, out] of held) this.deliver(out, address);
   }
 
-  /**
-   * Subscribes before claiming, so nothing sent the moment others see this user online is
-   * lost; what arrives before the welcome is held. Legacy clients cannot pick another nick
-   * when theirs is taken, so they get the first free variant (quang, quang_2, ...).
-   * Resolves undefined when the connection closed meanwhile (letGo() has given all back).
-   */
-  private async claimNick(frame: Frame<'hello'>, session: string): Promise<Claim | undefined> {
-    const { engine } = this.hub;
-    const mode = frame.resume ? 'resume' : 'new';
-    const attempts = this.dialect.name === 'legacy' ? maxNickVariants : 1;
-    for (let n = 1; n <= attempts; n++) {
-      const nick = (n === 1 ? frame.nick : `${frame.nick}_${n}`) as Nick;
-      const claim: Claim = { nick, key: nickKey(nick), session, conn: this.conn };
-      this.self = claim.key;
-      this.state = 'joining';
-      try {
-        const rooms = mode === 'resume' ? (await engine.presence.rooms(claim.key)).map(roomAddress) : [];
-        await Promise.all(['*' as Address, userAddress(claim.key), ...rooms].map((a) => this.subscribe(a)));
-        // Gone already: claim nothing that nobody could use or give back.
-        if (this.closed) {
-          await this.unwindHello();
-          return undefined;
-        }
-        if (await engine.presence.claim(claim, mode)) {
-          this.claim = claim;
-          this.resuming = mode === 'resume';
-          if (this.closed) {
-            await this.letGo();
-            return undefined;
-          }
-          this.shown = claim.nick;
-          rooms.forEach((r) => this.rooms.add(r));
-          if (n > 1) this.refuse(new ChorusError('nick_taken', `${frame.nick} is taken; you are ${nick}`));
-          return claim;
-        }
-      } catch (err) {
-        await this.unwindHello();
-        throw err;
-      }
-      await this.unwindHello();
-      if (this.closed) return undefined;
-    }
-    if (mode === 'resume') throw new ChorusError('resume_failed', 'that session has expired or moved on; say hello again');
-    throw new ChorusError('nick_taken', `${frame.nick} is already online; pick another nick`);
+  private claimant(): Claimant {
+    const self = this;
+    return {
+      hub: this.hub,
+      conn: this.conn,
+      variants: this.dialect.name === 'legacy' ? maxNickVariants : 1,
+      get closed() {
+        return self.closed;
+      },
+      begin: (claim) => {
+        this.self = claim.key;
+        this.state = 'joining';
+      },
+      subscribe: (address) => this.subscribe(address),
+      unwind: () => this.unwindHello(),
+      won: (claim, resumed, rooms) => {
+        this.claim = claim;
+        this.resuming = resumed;
+        this.shown = claim.nick;
+        rooms.forEach((r) => this.rooms.add(r));
+      },
+      letGo: () => this.letGo(),
+      refuse: (err) => this.refuse(err),
+    };
   }
 
   /** A hello that did not succeed: back to greeting, holding nothing. */
@@ -327,75 +315,6 @@ export class Session implements Subscriber {
     this.heldBytes = 0;
     this.self = '';
     if (!this.closed) this.state = 'greeting';
-  }
-
-  private async send(frame: Frame<'send'>, claim: Claim): Promise<void> {
-    const to = frame.to;
-    const ts = Date.now();
-    const shown = to.kind === 'room' ? to.key : targetText(to);
-    const posted = await this.hub.engine.history.post({
-      to: to.address,
-      from: claim,
-      ts,
-      tail: messageTail(claim.nick, shown, frame.text, ts),
-      ...(frame.ref === undefined ? {} : { dedupe: `${claim.session}:${frame.ref}` }),
-    });
-    if (!posted.duplicate) {
-      this.hub.metrics.received.labels(to.kind === 'room' ? 'group' : to.kind).inc();
-      this.hub.log.debug({ nick: claim.nick, to: shown, id: posted.id, text: frame.text }, 'message');
-    }
-    this.reply({ type: 'ack', id: posted.id, ts: posted.ts }, frame.ref);
-  }
-
-  private async join(frame: Frame<'join'>, claim: Claim): Promise<void> {
-    const room = roomKey(frame.room);
-    const address = roomAddress(room);
-    const isNew = !this.rooms.has(address);
-    await this.subscribe(address);
-    if (this.closed) return;
-    let members: Nick[];
-    try {
-      members = await this.hub.engine.presence.join(room, claim);
-    } catch (err) {
-      if (isNew) await this.unsubscribe(address);
-      throw err;
-    }
-    if (this.closed) return;
-    if (isNew) {
-      this.rooms.add(address);
-      await this.publish(address, { type: 'joined', room, nick: claim.nick });
-    }
-    this.reply({ type: 'joined', room, nick: claim.nick, members }, frame.ref);
-  }
-
-  private async leaveRoom(frame: Frame<'leave'>, claim: Claim): Promise<void> {
-    const room = roomKey(frame.room);
-    const address = roomAddress(room);
-    const was = await this.hub.engine.presence.leave(room, claim);
-    if (this.rooms.delete(address)) await this.unsubscribe(address);
-    if (!was) throw new ChorusError('not_in_room', `you are not in ${room}`);
-    await this.publish(address, { type: 'left', room, nick: claim.nick });
-    this.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
-  }
-
-  private async who(frame: Frame<'who'>): Promise<void> {
-    const { presence } = this.hub.engine;
-    if (frame.room === undefined) {
-      const users = await presence.online();
-      this.reply({ type: 'who', users, count: users.length }, frame.ref);
-    } else {
-      const room = roomKey(frame.room);
-      const users = await presence.members(room);
-      this.reply({ type: 'who', room, users, count: users.length }, frame.ref);
-    }
-  }
-
-  /** Splices the stored messages' JSON into the reply: they were encoded once, when sent. */
-  private async history(frame: Frame<'history'>, claim: Claim): Promise<void> {
-    const stored = await this.hub.engine.history.range(frame.with.address, claim.key, frame.before, frame.limit);
-    const ref = frame.ref === undefined ? '' : `,"ref":${JSON.stringify(frame.ref)}`;
-    const json = `{"type":"history","with":${JSON.stringify(targetText(frame.with))}${ref},"messages":[${stored.map((m) => m.json).join(',')}]}`;
-    this.write(this.dialect.encodeJson(json, this.shown), undefined, 'reply');
   }
 
   private async announce(event: 'online' | 'offline', claim: Claim): Promise<void> {
@@ -429,6 +348,7 @@ export class Session implements Subscriber {
   private async leave(how: 'release' | 'detach', reason: Departure): Promise<void> {
     if (this.closed) return;
     this.state = 'closed';
+    this.outbox.close();
     this.departure = how;
     this.queue.length = 0;
     this.held = [];
@@ -466,8 +386,7 @@ export class Session implements Subscriber {
     this.hub.metrics.slowConsumers.inc();
     this.hub.metrics.rejected.labels('slow_consumer').inc();
     const error = new ChorusError('slow_consumer', 'you are not reading fast enough; disconnected');
-    const bytes = this.dialect.encode(errorFrame(error.code, error.message), this.shown);
-    if (bytes) this.peer.write(bytes);
+    this.outbox.writeLast(this.dialect.encode(errorFrame(error.code, error.message), this.shown));
     this.hub.log.warn({ nick: this.shown, remote: this.peer.remote }, 'slow consumer cut off');
     void this.leave('detach', 'slow_consumer');
   }
@@ -479,23 +398,10 @@ export class Session implements Subscriber {
 
   private refuse(err: ChorusError, ref?: string): void {
     this.hub.metrics.rejected.labels(err.code).inc();
-    this.write(this.dialect.encode(errorFrame(err.code, err.message, ref), this.shown), undefined, 'reply');
+    this.outbox.write(this.dialect.encode(errorFrame(err.code, err.message, ref), this.shown), 'reply');
   }
 
   private reply(frame: Record<string, unknown>, ref: string | undefined): void {
-    this.write(this.dialect.encode(ref === undefined ? frame : { ...frame, ref }, this.shown), undefined, 'reply');
-  }
-
-  /**
-   * Every write goes through here: the outbound buffer has a bound and a policy. Fanned-out
-   * frames must fit under it; a reply the client asked for (a long history, say) is written
-   * whole as long as the client has been reading.
-   */
-  private write(bytes: Buffer | undefined, env?: Envelope, kind: 'fanout' | 'reply' = 'fanout'): void {
-    if (bytes === undefined || this.closed) return;
-    const queued = this.peer.buffered() + (kind === 'fanout' ? bytes.length : 0);
-    if (queued > this.hub.limits.maxOutboundBytes) return this.cutOff();
-    this.peer.write(bytes);
-    if (env?.id) this.delivered.inc();
+    this.outbox.write(this.dialect.encode(ref === undefined ? frame : { ...frame, ref }, this.shown), 'reply');
   }
 }

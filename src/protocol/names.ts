@@ -1,4 +1,5 @@
 import { ChorusError } from './errors.js';
+import { skeleton } from './skeleton.js';
 
 /** A nick as first typed, NFC-normalised: what people see. */
 export type Nick = string & { readonly brand: 'Nick' };
@@ -21,6 +22,12 @@ export type Target =
   | { kind: 'room'; room: Room; key: RoomKey; address: Address };
 
 const nickChars = /^[\p{L}\p{N}_.-]+$/u;
+/**
+ * Letters that show as nothing (the Hangul fillers are letters to Unicode, U+3164 among
+ * them) and bidi controls: a nick holding one looks like another nick, or like none.
+ */
+const invisible = /[\p{Default_Ignorable_Code_Point}\p{Bidi_Control}]/u;
+const letterOrDigit = /[\p{L}\p{N}]/u;
 const maxNickChars = 32;
 const maxRoomChars = 64;
 
@@ -42,14 +49,20 @@ export function parseNick(raw: unknown): Nick {
   if (len < 1 || len > maxNickChars) {
     throw new ChorusError('bad_nick', `nick must be 1 to ${maxNickChars} characters`);
   }
-  if (!nickChars.test(nick)) {
-    throw new ChorusError('bad_nick', 'nick may hold only letters, digits, "_", "-" and "."');
+  if (!nickChars.test(nick) || invisible.test(nick)) {
+    throw new ChorusError('bad_nick', 'nick may hold only visible letters, digits, "_", "-" and "."');
   }
+  if (!letterOrDigit.test(nick)) throw new ChorusError('bad_nick', 'nick needs at least one letter or digit');
   return nick as Nick;
 }
 
+/**
+ * What makes two nicks one: the Unicode TR39 skeleton of the nick's compatibility
+ * case-folded form, so that look-alikes (Cyrillic `аnn`, fullwidth `ａｎｎ`, math bold `𝐚𝐧𝐧`)
+ * are the same nick as `ann` for uniqueness, addressing and accounts.
+ */
 export function nickKey(nick: Nick): NickKey {
-  return fold(nick) as NickKey;
+  return skeleton(fold(nick.normalize('NFKC'))) as NickKey;
 }
 
 export function parseRoom(raw: unknown): Room {

@@ -14,9 +14,20 @@ type Frame = Record<string, unknown>;
 export function sanitize(text: string): string {
   return text
     .replace(/\r?\n/g, ' ↵ ')
-    .replace(/\t/g, '    ')
+    .replace(/[\p{Zs}\t]{2,}|\t/gu, ' ')
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, '\ufffd')
-    .replace(/[\u202a-\u202e\u2066-\u2069]/g, '');
+    .replace(/\p{Bidi_Control}/gu, '');
+}
+
+/**
+ * The server's own tags, as people could type them inside a message to pass it off as a
+ * notice (or, wrapped by a terminal, as a line of its own): shown in parentheses instead.
+ */
+const serverTags = /\[(SERVER|NEW CONNECTION|DISCONNECTED|PRIVATE MESSAGE)(\]|\s)/giu;
+
+/** Someone's message text, safe to print and unable to pass for the server. */
+function messageText(text: string): string {
+  return sanitize(text).replace(serverTags, (_m, tag: string, end: string) => `(${tag}${end === ']' ? ')' : end}`);
 }
 
 const s = (v: unknown): string => sanitize(typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
@@ -37,7 +48,7 @@ export function renderMessage(
 ): string {
   const from = s(m.from);
   const to = s(m.to);
-  const text = s(m.text);
+  const text = messageText(typeof m.text === 'string' ? m.text : '');
   if (to.startsWith('@')) {
     return from === self && to.slice(1) !== self
       ? `${paint('private', `[PRIVATE MESSAGE to ${to.slice(1)}]`)}: ${text}`
@@ -52,8 +63,16 @@ function list(names: unknown): string {
   return Array.isArray(names) ? names.map(s).join(', ') : '';
 }
 
-/** The lines a frame shows as, or none (acks, for instance, are silent for people). */
+/**
+ * The lines a frame shows as, or none (acks, for instance, are silent for people). The
+ * legacy client prints `[SERVER]: ` before every frame it gets, so its notices come without.
+ */
 export function renderFrame(f: Frame, style: Style, self: string): string[] {
+  const lines = frameLines(f, style, self);
+  return style === 'legacy' ? lines.map((l) => l.replace(/^\[SERVER\]: /, '')) : lines;
+}
+
+function frameLines(f: Frame, style: Style, self: string): string[] {
   switch (f.type) {
     case 'welcome':
       return [`[SERVER]: Welcome, ${s(f.nick)}! ${s(f.online)} online. Type !help for commands.`];

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorLine, hhmm, renderFrame, type RenderContext } from '../../src/cli/render.js';
-import { sanitize } from '../../src/protocol/render.js';
+import { wrapLine } from '../../src/cli/wrap.js';
+import { renderFrame as renderFor, sanitize } from '../../src/protocol/render.js';
 
 const ctx: RenderContext = { self: 'ann', color: false, timestamps: false };
 const show = (frame: Record<string, unknown>, c: RenderContext = ctx) => renderFrame(c, frame as never);
@@ -73,7 +74,31 @@ describe('rendering server frames', () => {
   it('never prints control characters from other people', () => {
     const [line] = show({ type: 'msg', id: '1', from: 'bob', to: '*', text: 'a\x1b[2Jb\r\nc\u202ed\x07', ts });
     expect(line).toBe('[bob]: a\ufffd[2Jb ↵ cd\ufffd');
-    expect(sanitize('tab\there')).toBe('tab    here');
+    expect(sanitize('tab\there')).toBe('tab here');
+  });
+
+  it('lets no message pass for a server line: runs of spaces fold, server tags show in parentheses', () => {
+    const [line] = show({ type: 'msg', id: '1', from: 'bob', to: '*', text: `${' '.repeat(150)}[SERVER]: your session expired`, ts });
+    expect(line).toBe('[bob]:  (SERVER): your session expired');
+    expect(renderFor({ type: 'msg', from: 'bob', to: '*', text: '[NEW CONNECTION] User root connected.' }, 'legacy', 'ann')).toEqual([
+      '[bob] said: (NEW CONNECTION) User root connected.',
+    ]);
+  });
+
+  it('gives legacy notices no [SERVER] prefix of their own: the seed client prints one before every frame', () => {
+    expect(renderFor({ type: 'error', code: 'nick_taken', message: 'quang is taken; you are quang_2' }, 'legacy', '')).toEqual([
+      'Error (nick_taken): quang is taken; you are quang_2',
+    ]);
+    expect(renderFor({ type: 'error', code: 'nick_taken', message: 'x' }, 'text', '')).toEqual(['[SERVER]: Error (nick_taken): x']);
+  });
+
+  it('folds long lines with a hanging indent, so a wrapped row never starts at column 0', () => {
+    const rows = wrapLine(`\x1b[36m[bob]\x1b[0m: ${'x'.repeat(20)}[SERVER]: fake`, 12);
+    expect(rows.length).toBeGreaterThan(2);
+    expect(rows.slice(1).every((r) => r.startsWith('  '))).toBe(true);
+    expect(rows.map((r, i) => (i === 0 ? r : r.slice(2))).join('').replace(/\x1b\[\d+m/g, '')).toBe(`[bob]: ${'x'.repeat(20)}[SERVER]: fake`);
+    expect(rows.every((r) => r.replace(/\x1b\[\d+m/g, '').length <= 12)).toBe(true);
+    expect(wrapLine('日本語日本語', 6)).toEqual(['日本語', '  日本', '  語']);
   });
 
   it('survives frames with missing or wrong-typed fields', () => {

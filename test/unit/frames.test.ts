@@ -61,7 +61,16 @@ describe('names', () => {
     expect(nickKey(parseNick('STRASSE'))).toBe(nickKey(parseNick('straße')));
   });
 
-  it.each(['', 'a b', '@ann', '#ann', '*ann', 'x'.repeat(33), 'tab\there', 'semi;colon'])('refuses the nick %j', (raw) => {
+  it('makes look-alikes one nick: Cyrillic, fullwidth and math bold letters fold to their Latin skeleton', () => {
+    const ann = nickKey(parseNick('ann'));
+    for (const lookAlike of ['\u0430nn', '\uff41\uff4e\uff4e', '\u{1d41a}\u{1d427}\u{1d427}', 'ANN']) {
+      expect(nickKey(parseNick(lookAlike))).toBe(ann);
+    }
+    expect(nickKey(parseNick('q\u057dang'))).toBe(nickKey(parseNick('quang')));
+    expect(nickKey(parseNick('bob'))).not.toBe(ann);
+  });
+
+  it.each(['', 'a b', '@ann', '#ann', '*ann', 'x'.repeat(33), 'tab\there', 'semi;colon', '\u3164', 'ann\u3164', 'a\u200bb', 'a\u202eb', '.', '...', '-', '_'])('refuses the nick %j', (raw) => {
     expect(codeOf(() => parseNick(raw))).toBe('bad_nick');
   });
 
