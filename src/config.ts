@@ -36,6 +36,7 @@ const options = {
   maxConnections: { flag: 'max-connections', kind: 'int', default: '10000', help: 'connections per worker; more get too_many_connections' },
   leaseMs: { flag: 'lease-ms', kind: 'int', default: '3000', help: 'gateway lease in Redis: a gateway silent this long is presumed dead' },
   drainMs: { flag: 'drain-ms', kind: 'int', default: '5000', help: 'longest wait for clients to take their bye on shutdown' },
+  writeDelayMs: { flag: 'write-delay-ms', kind: 'int', default: '0', help: 'fanned-out messages wait up to this long to share one socket write (0 = one write per event-loop turn)' },
 } satisfies Record<string, Option>;
 
 type Key = keyof typeof options;
@@ -65,6 +66,7 @@ export interface Config {
   maxConnections: number;
   leaseMs: number;
   drainMs: number;
+  writeDelayMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -130,6 +132,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
   if ((config.tlsCert === '') !== (config.tlsKey === '')) throw new ConfigError('--tls-cert and --tls-key go together');
   if (config.rate < 1 || config.burst < 1) throw new ConfigError('--rate and --burst must be at least 1');
   if (config.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
+  // A delay is latency every reader pays: past a tenth of a second it is no longer a gather.
+  if (config.writeDelayMs > 100) throw new ConfigError('--write-delay-ms must be at most 100');
   return Object.freeze(config);
 }
 

@@ -39,7 +39,8 @@ export const compareUsage = `usage: npm run bench -- --compare socketio [options
   --only LIST        scenarios to run, comma separated (default: all of
                      broadcast,private,private-history-0,connect-storm; the storm's
                      hold gives the idle row)
-  --write-delay-ms N passed to the Chorus gateways (when they support it)
+  --write-delay-ms N passed to the Chorus gateways (--write-delay-ms)
+  --cpu-prof DIR     run the Chorus gateways under node --cpu-prof, profiles into DIR
   --out DIR          where the JSON and SVG go (default loadtest/results)
   --server PATH      the Chorus entry point (default dist/server/main.js)`;
 
@@ -52,6 +53,7 @@ export function parseCompareArgs(argv, repoRoot) {
     rampDeadline: null,
     only: null,
     writeDelayMs: null,
+    cpuProf: null,
     out: path.join(repoRoot, 'loadtest/results'),
     server: path.join(repoRoot, 'dist/server/main.js'),
     peer: path.join(repoRoot, 'loadtest/peers/socketio-server.mjs'),
@@ -68,6 +70,7 @@ export function parseCompareArgs(argv, repoRoot) {
     else if (a === '--hold') o.hold = num(a);
     else if (a === '--ramp-deadline') o.rampDeadline = num(a);
     else if (a === '--write-delay-ms') o.writeDelayMs = num(a);
+    else if (a === '--cpu-prof') o.cpuProf = path.resolve(next());
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--out') o.out = path.resolve(next());
     else if (a === '--server') o.server = path.resolve(next());
@@ -115,7 +118,8 @@ async function startCluster(system, scenario, o, owned) {
       // the bench measures cost, and Socket.IO has no rate limit.
       const args = ['--workers', '1', '--redis', redis.url, '--rate', '200', '--burst', '400', '--max-connections', '20000'];
       if (o.writeDelayMs !== null) args.push('--write-delay-ms', String(o.writeDelayMs));
-      node = await startGateway(o.server, [...args, ...(scenario.chorusArgs ?? [])], `chorus-${i}`);
+      const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.cpuProf, scenario.name)] : [];
+      node = await startGateway(o.server, [...args, ...(scenario.chorusArgs ?? [])], `chorus-${i}`, nodeArgs);
     } else {
       node = await startSocketIoNode(o.peer, redis.url, `socket.io-${i}`);
     }

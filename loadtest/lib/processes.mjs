@@ -67,12 +67,12 @@ export function freePort() {
 }
 
 /**
- * Starts `node <main> --tcp-port 0 --ws-port 0 --metrics-port 0 --log-level info ...extra` and
+ * Starts `node [...nodeArgs] <main> --tcp-port 0 --ws-port 0 --metrics-port 0 --log-level info ...extra` and
  * resolves once its "listening" log line(s) gave the TCP and WebSocket ports (and, where
  * a metrics port is known, /readyz answered 200).
  */
-export async function startGateway(mainJs, extraArgs = [], name = 'gateway') {
-  const args = [mainJs, '--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--metrics-port', '0', '--log-level', 'info', ...extraArgs];
+export async function startGateway(mainJs, extraArgs = [], name = 'gateway', nodeArgs = []) {
+  const args = [...nodeArgs, mainJs, '--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--metrics-port', '0', '--log-level', 'info', ...extraArgs];
   const { child, ports } = await startListening(name, args, ['tcpPort', 'wsPort']);
   if (ports.metricsPort) await waitReady(ports.metricsPort, child);
   return { child, pid: child.proc.pid, ...ports, stop: () => child.stop() };

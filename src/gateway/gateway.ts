@@ -6,7 +6,8 @@ import type { Engine } from '../engine/types.js';
 import { encodeLine, errorFrame } from '../protocol/encode.js';
 import type { Dialect } from './dialect.js';
 import { Fanout } from './fanout.js';
-import type { Metrics } from './metrics.js';
+import { transports, type Metrics } from './metrics.js';
+import { WriteScheduler } from './outbox.js';
 import type { Peer } from './peer.js';
 import { Session, type Hub, type Limits } from './session.js';
 import { createTcpServer, type TcpServer } from './tcp.js';
@@ -20,6 +21,8 @@ export interface GatewayOptions {
   maxConnections: number;
   idleTimeoutMs: number;
   drainMs: number;
+  /** How long fanned-out frames may wait to be written together (0: the end of the event-loop turn). */
+  writeDelayMs: number;
   limits: Limits;
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -36,6 +39,7 @@ const onlineRefreshMs = 2_000;
 export class Gateway implements Hub {
   readonly fanout: Fanout;
   readonly limits: Limits;
+  readonly writes: WriteScheduler;
   private readonly sessions = new Set<Session>();
   private readonly tcp: TcpServer;
   private readonly ws: http.Server;
@@ -50,6 +54,8 @@ export class Gateway implements Hub {
     private readonly opts: GatewayOptions,
   ) {
     this.limits = opts.limits;
+    const delivered = new Map(transports.map((t) => [t, metrics.delivered.labels(t)]));
+    this.writes = new WriteScheduler(opts.writeDelayMs, (transport, n) => delivered.get(transport)!.inc(n));
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
@@ -149,6 +155,7 @@ export class Gateway implements Hub {
     this.ws.closeAllConnections();
     const bye = Promise.all([...this.sessions].map((s) => s.drain()));
     await Promise.race([bye, delay(this.opts.drainMs)]);
+    this.writes.stop();
     await this.engine.stop();
     // Closed sockets that linger (a TLS handshake, a peer not taking its last bytes) have
     // their own deadlines; shutdown does not wait past one more drain period for them.

@@ -11,7 +11,7 @@ import type { Fanout, Subscriber } from './fanout.js';
 import { claimNick, type Claimant } from './hello.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type WriteScheduler } from './outbox.js';
 import type { Peer } from './peer.js';
 import { TokenBucket } from './ratelimit.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
@@ -30,6 +30,8 @@ export interface Hub {
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
+  /** When every session's outbox writes to its socket. */
+  readonly writes: WriteScheduler;
   /** Open sessions on this gateway now, for the logs. */
   readonly connections: number;
   /** The session is over: the gateway stops tracking it. */
@@ -94,8 +96,7 @@ export class Session implements Subscriber {
     private readonly hub: Hub,
   ) {
     this.bucket = new TokenBucket(hub.limits.rate, hub.limits.burst);
-    const delivered = hub.metrics.delivered.labels(peer.transport);
-    this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
+    this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, hub.writes, () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
   }
 

@@ -55,6 +55,7 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
     maxConnections: config.maxConnections,
     idleTimeoutMs: config.idleTimeoutMs,
     drainMs: config.drainMs,
+    writeDelayMs: config.writeDelayMs,
     tls,
     limits: {
       rate: config.rate,
