@@ -25,6 +25,11 @@ export class RedisHistory implements History {
     private readonly bus: RedisBus,
     private readonly limit: number,
     private readonly guarded: Timed,
+    /**
+     * Standalone Redis: every key is on one node, so a private message is filed in the
+     * inbox and in the conversation by one script. A cluster needs a second step (two slots).
+     */
+    private readonly oneNode: boolean,
   ) {}
 
   post(draft: Draft): Promise<Posted> {
@@ -34,9 +39,11 @@ export class RedisHistory implements History {
       const log = this.keys.log(to);
       const guard = kind === '@' ? this.keys.nick(to.slice(1) as NickKey) : kind === '#' ? this.keys.members(to as RoomKey) : log;
       const ref = draft.dedupe === undefined ? log : this.keys.ref(to, draft.dedupe);
+      const conversation = kind === '@' && this.limit > 0 ? this.keys.conversation(from.key, to.slice(1) as NickKey) : undefined;
+      const together = conversation !== undefined && this.oneNode;
       const reply = (await postScript.run(
         this.cmd,
-        [log, guard, this.keys.channel(to), ref],
+        [log, guard, this.keys.channel(to), ref, ...(together ? [conversation] : [])],
         [
           kind,
           from.key,
@@ -52,13 +59,9 @@ export class RedisHistory implements History {
       switch (reply[0]) {
         case 'ok': {
           const id = reply[1]!;
-          if (kind === '@' && this.limit > 0) {
+          if (conversation !== undefined && !together) {
             // A second slot, so a second step: the post is acked once both are filed.
-            await fileConversationScript.run(
-              this.cmd,
-              [this.keys.conversation(from.key, to.slice(1) as NickKey)],
-              [id, draft.tail, this.limit],
-            );
+            await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
           }
           return { id, ts: draft.ts, duplicate: false };
         }

@@ -80,7 +80,7 @@ class RedisEngine implements Engine {
     this.presence = new RedisPresence({
       cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
     });
-    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded);
+    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, this.conns.kind === 'standalone');
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
       presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
