@@ -41,6 +41,8 @@ export const compareUsage = `usage: npm run bench -- --compare socketio [options
                      hold gives the idle row)
   --write-delay-ms N passed to the Chorus gateways (--write-delay-ms)
   --cpu-prof DIR     run the Chorus gateways under node --cpu-prof, profiles into DIR
+  --baseline PATH    also run this older Chorus entry point (system chorus-base), in the same
+                     run, to measure a change against it (e.g. a copy of dist/ made before)
   --out DIR          where the JSON and SVG go (default loadtest/results)
   --server PATH      the Chorus entry point (default dist/server/main.js)`;
 
@@ -54,6 +56,7 @@ export function parseCompareArgs(argv, repoRoot) {
     only: null,
     writeDelayMs: null,
     cpuProf: null,
+    baseline: null,
     out: path.join(repoRoot, 'loadtest/results'),
     server: path.join(repoRoot, 'dist/server/main.js'),
     peer: path.join(repoRoot, 'loadtest/peers/socketio-server.mjs'),
@@ -71,6 +74,7 @@ export function parseCompareArgs(argv, repoRoot) {
     else if (a === '--ramp-deadline') o.rampDeadline = num(a);
     else if (a === '--write-delay-ms') o.writeDelayMs = num(a);
     else if (a === '--cpu-prof') o.cpuProf = path.resolve(next());
+    else if (a === '--baseline') o.baseline = path.resolve(next());
     else if (a === '--only') o.only = next().split(',').map((s) => s.trim()).filter(Boolean);
     else if (a === '--out') o.out = path.resolve(next());
     else if (a === '--server') o.server = path.resolve(next());
@@ -113,13 +117,14 @@ async function startCluster(system, scenario, o, owned) {
   const nodes = [];
   for (const i of [1, 2]) {
     let node;
-    if (system === 'chorus') {
+    if (system.startsWith('chorus')) {
       // --rate above the offered per-connection rate (the broadcast sender sends 50/s):
       // the bench measures cost, and Socket.IO has no rate limit.
       const args = ['--workers', '1', '--redis', redis.url, '--rate', '200', '--burst', '400', '--max-connections', '20000'];
-      if (o.writeDelayMs !== null) args.push('--write-delay-ms', String(o.writeDelayMs));
-      const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.cpuProf, scenario.name)] : [];
-      node = await startGateway(o.server, [...args, ...(scenario.chorusArgs ?? [])], `chorus-${i}`, nodeArgs);
+      const base = system === 'chorus-base';
+      if (o.writeDelayMs !== null && !base) args.push('--write-delay-ms', String(o.writeDelayMs));
+      const nodeArgs = o.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(o.cpuProf, `${system}-${scenario.name}`)] : [];
+      node = await startGateway(base ? o.baseline : o.server, [...args, ...(scenario.chorusArgs ?? [])], `${system}-${i}`, nodeArgs);
     } else {
       node = await startSocketIoNode(o.peer, redis.url, `socket.io-${i}`);
     }
@@ -127,7 +132,7 @@ async function startCluster(system, scenario, o, owned) {
     nodes.push(node);
   }
   const urls = nodes.map((g) => `ws://127.0.0.1:${g.wsPort}`);
-  return { redis, nodes, pids: [redis.pid, ...nodes.map((g) => g.pid)], transport: system === 'chorus' ? 'ws' : 'sio', urls };
+  return { redis, nodes, pids: [redis.pid, ...nodes.map((g) => g.pid)], transport: system === 'socket.io' ? 'sio' : 'ws', urls };
 }
 
 /** One scenario on one system, on servers started for it and stopped after it (its rows). */
@@ -270,10 +275,11 @@ export function ratiosOf(rows) {
   const find = (system, scenario) => rows.find((r) => r.system === system && r.scenario === scenario);
   const div = (a, b) => (a === null || b === null || a === undefined || b === undefined || b === 0 ? null : Math.round((a / b) * 100) / 100);
   const out = [];
-  for (const c of rows.filter((r) => r.system === 'chorus')) {
+  for (const c of rows.filter((r) => r.system !== 'socket.io')) {
     const s = find('socket.io', c.scenario);
     if (!s) continue;
     out.push({
+      system: c.system,
       scenario: c.scenario,
       deliveries_per_s: div(c.deliveries_per_s, s.deliveries_per_s),
       p99_ms: div(c.p99_ms, s.p99_ms),
@@ -287,7 +293,7 @@ export function ratiosOf(rows) {
 
 /** The issue's goals, each met or missed by how much, from this run's rows. */
 export function goalsOf(rows, ratios) {
-  const ratio = (scenario, key) => ratios.find((r) => r.scenario === scenario)?.[key] ?? null;
+  const ratio = (scenario, key) => ratios.find((r) => r.system === 'chorus' && r.scenario === scenario)?.[key] ?? null;
   const row = (system, scenario) => rows.find((r) => r.system === system && r.scenario === scenario);
   const goals = [];
   const atMost = (name, value, limit) => {
@@ -333,7 +339,7 @@ export function compareTable(rows, ratios) {
     `${v(r.loadgen_cpu_pct)}${r.generator_bound ? ' (bound)' : ''}`,
   ]);
   const ratioRows = ratios.map((x) => [
-    'chorus/sio',
+    `${x.system}/sio`,
     x.scenario,
     '',
     v(x.deliveries_per_s),
@@ -357,7 +363,8 @@ export function compareTable(rows, ratios) {
  */
 export async function runCompare(o, log, state) {
   for (const scenario of scenarios(o)) {
-    for (const system of scenario.chorusOnly ? ['chorus'] : ['chorus', 'socket.io']) {
+    const chorus = o.baseline ? ['chorus', 'chorus-base'] : ['chorus'];
+    for (const system of scenario.chorusOnly ? chorus : [...chorus, 'socket.io']) {
       log(`compare: ${system} ${scenario.name} (${scenario.options.users} users) ...`);
       for (const row of await runOne(system, scenario, o, log, state.owned)) {
         log(`  ${row.scenario}: lost ${row.lost}, errors ${row.errors}, ${row.cpu_us_per_unit} µs/${row.unit}, ${row.kib_per_conn} KiB/conn, connect ${row.connect_s} s`);
@@ -395,7 +402,7 @@ function writeReport(report, dir) {
   const bars = [];
   for (const r of report.ratios) {
     for (const [key, label] of [['cpu_us_per_unit', 'server CPU'], ['p99_ms', 'p99'], ['kib_per_conn', 'KiB/conn'], ['connect_s', 'connect time']]) {
-      bars.push({ label: `${r.scenario}: ${label}`, ratio: r[key] });
+      bars.push({ label: `${r.system === 'chorus' ? '' : `${r.system} `}${r.scenario}: ${label}`, ratio: r[key] });
     }
   }
   writeFileSync(svg, ratioChart(bars, `chorus vs socket.io, ${report.when.slice(0, 16)} UTC, ${report.command}`));
