@@ -75,7 +75,9 @@ export function createWsServer(opts: WsOptions): http.Server {
   });
   // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
   // UTF-8 is checked here rather than by ws, which would close the connection over it.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
+  // The gateway tracks its own sessions: ws's client Set (an entry and a close listener per
+  // connection) would be a second list nobody reads.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   server.on('upgrade', (req, socket, head) => {
     wss.handleUpgrade(req, socket, head, (ws) => serve(ws, socket as Duplex & { writableLength: number }));
   });
