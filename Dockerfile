@@ -8,7 +8,8 @@ WORKDIR /app
 # The lock file alone decides the dependency layer, so source edits do not reinstall.
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+# tsconfig.web.json builds the browser page, which the gateway serves from dist/public.
+COPY tsconfig.json tsconfig.web.json ./
 COPY src ./src
 RUN npm run build
 

@@ -1,6 +1,7 @@
 import { pino, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { LogLevel } from './config.js';
+import { StdoutSink } from './log-sink.js';
 
 export type { Logger };
 
@@ -10,5 +11,5 @@ export function createLogger(level: LogLevel, bindings: Record<string, unknown> 
   if (process.stdout.isTTY) {
     return pino(options, pretty({ colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'hostname' }));
   }
-  return pino(options);
+  return pino(options, new StdoutSink());
 }

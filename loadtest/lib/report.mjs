@@ -52,7 +52,7 @@ export function summaryTable(r) {
     }
   } else {
     lines.push(`connected ${r.connected}  welcomed ${r.welcomed}  failed ${r.failed}  alive after hold ${r.alive_after_hold}`);
-    lines.push(`frames    ${r.frames_in} received (presence announcements grow with users²)`);
+    lines.push(`frames    ${r.frames_in} received (presence comes in batches: at most one per client per tick)`);
   }
   lines.push(`loadgen   cpu ${r.loadgen.cpu_pct}% of one core, event-loop lag p99 ${r.loadgen.lag_p99_ms} ms, max ${r.loadgen.lag_max_ms} ms`);
   const errs = Object.entries(r.errors);

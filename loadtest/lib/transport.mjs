@@ -45,10 +45,10 @@ class BaseConnection {
 
   deliver(text) {
     this.bytesIn += text.length;
-    // Presence announcements grow with users squared and we never use them: skip the parse
-    // when the server wrote the type first (it does), so the load generator stays cheap.
+    // Presence batches (one per tick, of any size) are never used here: skip the parse when
+    // the server wrote the type first (it does), so the load generator stays cheap.
     if (text.startsWith(presencePrefix)) {
-      this.onSkipped();
+      this.onSkipped(text);
       return;
     }
     let frame;

@@ -3,7 +3,7 @@
  * the server's text mode (`[nick]: text`, `[PRIVATE MESSAGE from nick]: text`, `[#room nick]:
  * text`, `[SERVER]: ...`) so both kinds of user read the same chat.
  */
-import { renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
+import { isSingleChange, presenceSummary, renderMessage as messageLine, sanitize, type MessageKind } from '../protocol/render.js';
 import type { ServerFrame } from './connection.js';
 
 export interface RenderContext {
@@ -91,6 +91,11 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
     case 'msg':
       return [stamp(ctx, f.ts, renderMessage(ctx, s(f.from), s(f.to), s(f.text)))];
     case 'presence': {
+      if (!isSingleChange(f)) {
+        // A batch is one line, however many came and went: `* 37 joined: ann, bob, cat and 34 more`.
+        const summary = presenceSummary(f, ctx.self);
+        return summary === undefined ? [] : [stamp(ctx, f.ts, presenceLine(ctx, summary))];
+      }
       if (s(f.nick) === ctx.self) return [];
       const did = f.event === 'online' ? 'joined the chat' : 'left the chat';
       return [stamp(ctx, f.ts, presenceLine(ctx, `${s(f.nick)} ${did}`))];
@@ -99,7 +104,9 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       const room = s(f.room);
       if (s(f.nick) === ctx.self || (f.nick === undefined && Array.isArray(f.members))) {
         const members = names(f.members);
-        const who = members.length === 0 ? '' : ` (${members.length} in the room: ${members.join(', ')})`;
+        const listed = members.length === 0 ? '' : ` (${members.length} in the room: ${members.join(', ')})`;
+        // A room too big to list its members answers with the count.
+        const who = typeof f.count === 'number' ? ` (${f.count} in the room)` : listed;
         return [serverLine(ctx, `you joined ${room}${who}`)];
       }
       return [stamp(ctx, f.ts, presenceLine(ctx, `${s(f.nick)} joined ${room}`))];
@@ -114,6 +121,12 @@ export function renderFrame(ctx: RenderContext, f: ServerFrame): string[] {
       const count = typeof f.count === 'number' ? f.count : users.length;
       const label = typeof f.room === 'string' ? `In ${s(f.room)}` : 'Online';
       return [`${paint(ctx, 'bold', label)} (${count}): ${users.length === 0 ? 'nobody' : users.join(', ')}`];
+    }
+    case 'watching': {
+      const watched = names(f.nicks);
+      if (watched.length === 0) return [serverLine(ctx, 'you watch nobody')];
+      const online = new Set(names(f.online));
+      return [serverLine(ctx, `watching ${watched.map((n) => (online.has(n) ? `${n} (online)` : n)).join(', ')}`)];
     }
     case 'history':
       return renderHistory(ctx, s(f.with), Array.isArray(f.messages) ? f.messages : []);

@@ -285,6 +285,10 @@ export class ChatSession {
       case 'who':
         await this.request(frame, '!online', (f) => f.type === 'who');
         return true;
+      case 'watch':
+      case 'unwatch':
+        await this.request(frame, `!${frame.type}`, (f) => f.type === 'watching');
+        return true;
       default:
         return true;
     }

@@ -41,7 +41,27 @@ export interface Claim {
   readonly conn: string;
 }
 
-export interface Presence {
+/**
+ * A user going online or offline by the engine's own doing, not a session's: a dead gateway's
+ * users reaped (offline), or this gateway's users written back after it was reaped (online).
+ * The gateway's announcer publishes these with its sessions' own changes: one owner.
+ */
+export interface PresenceChange {
+  readonly event: 'online' | 'offline';
+  readonly nick: Nick;
+  readonly key: NickKey;
+}
+
+export interface OnlinePage {
+  readonly nicks: Nick[];
+  readonly next?: string;
+}
+
+/**
+ * Nick claims: who holds a nick, cluster-wide, and which connection. Only the holding
+ * connection may let it go, or join and leave rooms (Rooms).
+ */
+export interface Claims {
   /**
    * Takes the nick cluster-wide, atomically: of many concurrent claims exactly one wins.
    * With `resume`, succeeds only while the nick is still reserved for `claim.session`, and
@@ -61,20 +81,48 @@ export interface Presence {
    * False (and nothing changes) when this connection no longer holds the nick.
    */
   detach(claim: Claim, graceMs: number): Promise<boolean>;
-  /** Display nicks online now, cluster-wide. */
-  online(): Promise<Nick[]>;
-  count(): Promise<number>;
+}
+
+/** The online list, cluster-wide: who is connected now (a claim puts them there, a detach or release takes them off). */
+export interface Online {
+  /** Display nicks online now. */
+  list(): Promise<Nick[]>;
   /**
-   * Adds the user to the room and returns its members, the user included. Throws a fatal
+   * One page of the online list: about `limit` nicks (an engine may return a few more), and
+   * the cursor of the next page, absent on the last. Every nick online throughout the paging
+   * is on some page; one that came or went meanwhile may or may not be. Throws ChorusError
+   * `bad_frame` for a cursor this engine did not make.
+   */
+  page(cursor: string | undefined, limit: number): Promise<OnlinePage>;
+  /** Of these users, the ones online now (not away in a grace period): what a watch list starts from. */
+  among(keys: readonly NickKey[]): Promise<NickKey[]>;
+  count(): Promise<number>;
+  /** The one handler of the changes the engine makes on its own (see PresenceChange). */
+  onChange(handler: (change: PresenceChange) => void): void;
+}
+
+export interface RoomJoin {
+  readonly count: number;
+  /** Absent when the room holds more than the join's `listUpTo`. */
+  readonly members?: Nick[];
+}
+
+/** Room membership: kept through a grace period with the nick, given back by a resume claim. */
+export interface Rooms {
+  /**
+   * Adds the user to the room; answers how many are in it now, the user included, and who,
+   * when they are at most `listUpTo` (a big room's list is never fetched). Throws a fatal
    * ChorusError `resume_failed` (and changes nothing) when this connection no longer holds
    * the nick (its session resumed elsewhere, or it detached or released it), as leave does.
    */
-  join(room: RoomKey, claim: Claim): Promise<Nick[]>;
+  join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin>;
   /** False when the user was not in the room. */
   leave(room: RoomKey, claim: Claim): Promise<boolean>;
   members(room: RoomKey): Promise<Nick[]>;
+  /** How many are in the room (connections: for the moment a resume replaces one, a user counts twice). */
+  size(room: RoomKey): Promise<number>;
   /** The rooms a user is in (restored by a resume claim). */
-  rooms(key: NickKey): Promise<RoomKey[]>;
+  of(key: NickKey): Promise<RoomKey[]>;
 }
 
 /** A message about to be posted; `tail` is from protocol/encode messageTail. */
@@ -106,6 +154,12 @@ export interface StoredMessage {
   readonly json: string;
 }
 
+/** A message a resume may replay: who sent it too, since a sender is not sent its own. */
+export interface Replayable extends StoredMessage {
+  /** Case-folded nick of the sender (Envelope.from). */
+  readonly from: string;
+}
+
 export interface History {
   /**
    * Assigns the id, files the message (unless history is off) and publishes it on the
@@ -119,7 +173,7 @@ export interface History {
   /** History to show, oldest first, `limit` messages before `before`. For `@peer`, `viewer`'s conversation with peer. */
   range(address: Address, viewer: NickKey, before: string | undefined, limit: number): Promise<StoredMessage[]>;
   /** What was delivered on `address` after `id`, oldest first, at most `limit`: what a resume replays. */
-  after(address: Address, id: string, limit: number): Promise<StoredMessage[]>;
+  after(address: Address, id: string, limit: number): Promise<Replayable[]>;
   /** Whether `a` sorts after `b` in this engine's id order. */
   isAfter(a: string, b: string): boolean;
 }
@@ -129,7 +183,9 @@ export interface Engine {
   /** This gateway's id, unique in the cluster (shown in `welcome.gateway`). */
   readonly gateway: string;
   readonly bus: Bus;
-  readonly presence: Presence;
+  readonly claims: Claims;
+  readonly online: Online;
+  readonly rooms: Rooms;
   readonly history: History;
   /** Whether the store is reachable now; while false every write fails `unavailable`. */
   readonly up: boolean;

@@ -1,8 +1,10 @@
-import type { Claim } from '../engine/types.js';
+import type { Claim, RoomJoin } from '../engine/types.js';
 import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
-import type { ClientFrame } from '../protocol/frames.js';
-import { roomAddress, roomKey, targetText, type Address, type Nick } from '../protocol/names.js';
+import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
+import { nickKey, roomAddress, roomKey, targetText, type Address } from '../protocol/names.js';
+import type { Subscriber } from './fanout.js';
+import type { JoinGuard } from './joins.js';
 import type { Hub } from './session.js';
 
 /** What a command may do within its session, once the client has been welcomed. */
@@ -12,6 +14,10 @@ export interface CommandContext {
   /** The rooms this session is in (their fan-out addresses). */
   readonly rooms: Set<Address>;
   readonly closed: boolean;
+  /** The session as its gateway's presence sees it: whose watch list a watch changes. */
+  readonly watcher: Subscriber;
+  /** Caps on rooms per user and members per room, and the join rate. */
+  readonly joins: JoinGuard;
   reply(frame: Record<string, unknown>, ref: string | undefined): void;
   /** A reply already encoded as JSON (no newline). */
   replyJson(json: string): void;
@@ -32,6 +38,8 @@ const handlers: Handlers = {
   join,
   leave,
   who,
+  watch,
+  unwatch: watch,
   history,
   ping: (ctx, frame) => ctx.reply({ type: 'pong' }, frame.ref),
   bye: (ctx, frame) => {
@@ -69,44 +77,74 @@ async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join
   const room = roomKey(frame.room);
   const address = roomAddress(room);
   const isNew = !ctx.rooms.has(address);
+  ctx.joins.check(isNew, ctx.rooms.size);
   await ctx.subscribe(address);
   if (ctx.closed) return;
-  let members: Nick[];
+  let joined: RoomJoin;
   try {
-    members = await ctx.hub.engine.presence.join(room, claim);
+    joined = await ctx.hub.engine.rooms.join(room, claim, ctx.hub.presence.limits.roomMax);
   } catch (err) {
     if (isNew) await ctx.unsubscribe(address);
     throw err;
   }
   if (ctx.closed) return;
+  if (isNew && ctx.joins.overfull(joined.count)) {
+    await ctx.hub.engine.rooms.leave(room, claim);
+    await ctx.unsubscribe(address);
+    throw ctx.joins.roomFull(room);
+  }
+  const { members } = joined;
   if (isNew) {
     ctx.rooms.add(address);
-    await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
+    if (members) await ctx.publish(address, { type: 'joined', room, nick: claim.nick });
   }
-  ctx.reply({ type: 'joined', room, nick: claim.nick, members }, frame.ref);
+  // A big room's members are not listed (nor told of each arrival): the joiner gets the count.
+  ctx.reply(members ? { type: 'joined', room, nick: claim.nick, members } : { type: 'joined', room, nick: claim.nick, count: joined.count }, frame.ref);
 }
 
 async function leave(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'leave' }>): Promise<void> {
   const { claim } = ctx;
   const room = roomKey(frame.room);
   const address = roomAddress(room);
-  const was = await ctx.hub.engine.presence.leave(room, claim);
+  const was = await ctx.hub.engine.rooms.leave(room, claim);
   if (ctx.rooms.delete(address)) await ctx.unsubscribe(address);
   if (!was) throw new ChorusError('not_in_room', `you are not in ${room}`);
-  await ctx.publish(address, { type: 'left', room, nick: claim.nick });
+  // Announced in a room that was small enough to announce it, as joins are.
+  if ((await ctx.hub.engine.rooms.size(room)) < ctx.hub.presence.limits.roomMax) {
+    await ctx.publish(address, { type: 'left', room, nick: claim.nick });
+  }
   ctx.reply({ type: 'left', room, nick: claim.nick }, frame.ref);
 }
 
+/**
+ * The online list comes in pages of `limit` (at most and by default maxWhoPage): a client
+ * follows `next` as `cursor` until a page comes without one. `count` is how many are online;
+ * for a list that came whole, the list's length, as in version 1.
+ */
 async function who(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'who' }>): Promise<void> {
-  const { presence } = ctx.hub.engine;
+  const { online, rooms } = ctx.hub.engine;
   if (frame.room === undefined) {
-    const users = await presence.online();
-    ctx.reply({ type: 'who', users, count: users.length }, frame.ref);
+    const { nicks: users, next } = await online.page(frame.cursor, frame.limit ?? maxWhoPage);
+    const whole = next === undefined && frame.cursor === undefined;
+    const count = whole ? users.length : await online.count();
+    ctx.reply({ type: 'who', users, count, ...(next === undefined ? {} : { next }) }, frame.ref);
   } else {
     const room = roomKey(frame.room);
-    const users = await presence.members(room);
-    ctx.reply({ type: 'who', room, users, count: users.length }, frame.ref);
+    const users = await rooms.members(room);
+    // A big room answers with its count, as its join does.
+    const listed = users.length <= ctx.hub.presence.limits.roomMax;
+    ctx.reply({ type: 'who', room, users: listed ? users : [], count: users.length }, frame.ref);
   }
+}
+
+/** Changes this client's watch list and answers with all of it, and which of it is online now. */
+async function watch(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'watch' | 'unwatch' }>): Promise<void> {
+  const { watches } = ctx.hub.presence;
+  if (frame.type === 'watch') watches.watch(ctx.watcher, frame.nicks);
+  else watches.unwatch(ctx.watcher, frame.nicks);
+  const nicks = watches.watched(ctx.watcher);
+  const online = new Set(await ctx.hub.engine.online.among(nicks.map(nickKey)));
+  ctx.reply({ type: 'watching', nicks, online: nicks.filter((n) => online.has(nickKey(n))) }, frame.ref);
 }
 
 /** Splices the stored messages' JSON into the reply: they were encoded once, when sent. */

@@ -59,13 +59,26 @@ export class Fanout {
     await this.bus.unsubscribe(address);
   }
 
-  private dispatch(address: Address, env: Envelope): void {
+  /**
+   * Hands a frame to this gateway's subscribers of `address` but `except`, as the bus would,
+   * without the bus: presence batches are made here for local sockets. Returns how many took it.
+   */
+  dispatchLocal(address: Address, env: Envelope, except?: ReadonlySet<Subscriber>): number {
     const subs = this.local.get(address);
-    if (!subs) return;
+    if (!subs) return 0;
     const out = new Outbound(env);
+    let handed = 0;
     for (const sub of subs) {
-      if (sub.self !== env.from) sub.deliver(out, address);
+      if (sub.self === env.from || except?.has(sub)) continue;
+      sub.deliver(out, address);
+      handed++;
     }
+    return handed;
+  }
+
+  private dispatch(address: Address, env: Envelope): void {
+    if (!this.local.has(address)) return;
+    this.dispatchLocal(address, env);
     this.onDispatched(env);
   }
 }

@@ -20,6 +20,11 @@ export class LegacyDecoder {
 
   constructor(private readonly maxBytes: number) {}
 
+  /** Bytes of an unfinished frame read so far: a frame whose header is in counts even before its body starts. */
+  get buffered(): number {
+    return this.body ? legacyHeaderBytes + this.bodyRead : this.header.length;
+  }
+
   push(chunk: Buffer, onBody: (body: string) => void): void {
     let at = 0;
     while (at < chunk.length) {

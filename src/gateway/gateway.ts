@@ -1,29 +1,42 @@
-import type http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import type { Engine } from '../engine/types.js';
 import { encodeLine, errorFrame } from '../protocol/encode.js';
+import type { ErrorCode } from '../protocol/errors.js';
+import { Admission, trustList, type AdmissionLimits } from './admission.js';
+import type { Departure } from './departure.js';
+import { Announcer, type PresenceLimits } from './announcer.js';
 import type { Dialect } from './dialect.js';
+import { Doorway } from './doorway.js';
 import { Fanout } from './fanout.js';
 import { transports, type Metrics } from './metrics.js';
 import { WriteScheduler } from './outbox.js';
 import type { Peer } from './peer.js';
 import { Session, type Hub, type Limits } from './session.js';
-import { createTcpServer, type TcpServer } from './tcp.js';
+import { createTcpServer } from './tcp.js';
 import { createWsServer } from './ws.js';
 
-export interface GatewayOptions {
+export interface GatewayOptions extends AdmissionLimits {
   host: string;
   tcpPort: number;
   wsPort: number;
   maxFrameBytes: number;
   maxConnections: number;
   idleTimeoutMs: number;
+  helloTimeoutMs: number;
+  partialLineTimeoutMs: number;
+  /** 0: no write deadline, only the byte bound. */
+  writeDeadlineMs: number;
+  /** Read PROXY headers from the trusted proxies. */
+  proxyProtocol: boolean;
+  trustedProxies: readonly string[];
   drainMs: number;
   /** How long fanned-out frames may wait to be written together (0: the end of the event-loop turn). */
   writeDelayMs: number;
   limits: Limits;
+  presence: PresenceLimits;
   tls?: { cert: Buffer; key: Buffer };
 }
 
@@ -32,17 +45,28 @@ const rawSocketHeadroom = 100;
 /** How often the online count is refreshed for the metric: cheap, and never per scrape. */
 const onlineRefreshMs = 2_000;
 
+/** What a client refused at the door is told. */
+const refusals: Partial<Record<Departure, [ErrorCode, string]>> = {
+  too_many_connections: ['too_many_connections', 'this gateway is full; try another'],
+  ip_limit: ['too_many_connections', 'too many connections from your address'],
+  connect_rate: ['too_many_connections', 'too many new connections from your address; wait a second'],
+  draining: ['unavailable', 'this gateway is shutting down; try another'],
+};
+
 /**
  * One gateway: the TCP and WebSocket listeners, the sessions they open, and the local
  * fan-out. It owns every socket, timer and subscription it starts, and stop() ends them.
  */
 export class Gateway implements Hub {
   readonly fanout: Fanout;
+  readonly presence: Announcer;
   readonly limits: Limits;
   readonly writes: WriteScheduler;
-  private readonly sessions = new Set<Session>();
-  private readonly tcp: TcpServer;
-  private readonly ws: http.Server;
+  /** Each open session and its socket side, which the deadline sweep reads. */
+  private readonly sessions = new Map<Session, Peer>();
+  private readonly doorway: Doorway;
+  private readonly tcp: net.Server;
+  private readonly ws: net.Server;
   private readonly timers: NodeJS.Timeout[] = [];
   private state: 'idle' | 'running' | 'draining' | 'stopped' = 'idle';
   private stopped?: Promise<void>;
@@ -59,11 +83,21 @@ export class Gateway implements Hub {
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
-    const open = (peer: Peer, dialect: Dialect) => this.open(peer, dialect);
-    this.tcp = createTcpServer({ maxFrameBytes: opts.maxFrameBytes, sniffTimeoutMs: Math.min(opts.idleTimeoutMs, 10_000), tls: opts.tls, open });
-    this.ws = createWsServer({ maxFrameBytes: opts.maxFrameBytes, tls: opts.tls, open });
-    // A hard cap on raw sockets, above the polite too_many_connections refusal of open().
-    this.tcp.server.maxConnections = this.ws.maxConnections = opts.maxConnections + rawSocketHeadroom;
+    this.presence = new Announcer(engine, this.fanout, metrics, opts.presence, log);
+    const trusted = trustList(opts.trustedProxies);
+    this.doorway = new Doorway({
+      helloTimeoutMs: opts.helloTimeoutMs,
+      ...(opts.proxyProtocol ? { proxies: trusted } : {}),
+      admission: new Admission(opts),
+      ...(opts.tls ? { tls: tls.createSecureContext(opts.tls) } : {}),
+      onDrop: (reason) => metrics.disconnects.labels(reason).inc(),
+    });
+    const open = (peer: Peer, dialect: Dialect, refusal: Departure | undefined) => this.open(peer, dialect, refusal);
+    const { maxFrameBytes, partialLineTimeoutMs, helloTimeoutMs } = opts;
+    this.tcp = createTcpServer({ maxFrameBytes, partialLineTimeoutMs, doorway: this.doorway, open });
+    this.ws = createWsServer({ maxFrameBytes, helloTimeoutMs, doorway: this.doorway, trusted, open });
+    // A hard cap on raw sockets (TLS and PROXY included), above the polite too_many_connections refusal of open().
+    this.tcp.maxConnections = this.ws.maxConnections = opts.maxConnections + rawSocketHeadroom;
     engine.onOperation((op, seconds) => metrics.engineOp.labels(op).observe(seconds));
     engine.onStatus((up) => {
       metrics.engineUp.set(up ? 1 : 0);
@@ -83,10 +117,13 @@ export class Gateway implements Hub {
   async start(): Promise<{ tcpPort: number; wsPort: number }> {
     await this.engine.start();
     this.metrics.engineUp.set(this.engine.up ? 1 : 0);
-    const tcpPort = await listen(this.tcp.server, this.opts.host, this.opts.tcpPort);
+    await this.presence.start();
+    const tcpPort = await listen(this.tcp, this.opts.host, this.opts.tcpPort);
     const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
     this.state = 'running';
     this.every(Math.max(250, this.opts.idleTimeoutMs / 3), () => this.sweep());
+    const { helloTimeoutMs, writeDeadlineMs } = this.opts;
+    this.every(Math.max(100, Math.min(helloTimeoutMs, writeDeadlineMs || helloTimeoutMs) / 4), () => this.enforceDeadlines());
     this.every(onlineRefreshMs, () => this.refreshOnline());
     void this.refreshOnline();
     return { tcpPort, wsPort };
@@ -106,17 +143,24 @@ export class Gateway implements Hub {
     this.metrics.workerConnections.set(this.sessions.size);
   }
 
-  private open(peer: Peer, dialect: Dialect): Session | undefined {
-    if (this.state !== 'running' || this.sessions.size >= this.opts.maxConnections) {
-      const message = this.state === 'running' ? 'this gateway is full; try another' : 'this gateway is shutting down; try another';
-      const line = dialect.encode(errorFrame('too_many_connections', message), '') ?? encodeLine(errorFrame('too_many_connections', message));
-      this.metrics.rejected.labels('too_many_connections').inc();
+  /**
+   * Makes the session, or refuses the client in its own dialect: a per-address limit hit
+   * at the door, this gateway full, or draining (`unavailable`: another gateway will do).
+   */
+  private open(peer: Peer, dialect: Dialect, denied: Departure | undefined): Session | undefined {
+    const full = this.sessions.size >= this.opts.maxConnections;
+    const refusal = this.state !== 'running' ? 'draining' : (denied ?? (full ? 'too_many_connections' : undefined));
+    if (refusal) {
+      const [code, message] = refusals[refusal]!;
+      const line = dialect.encode(errorFrame(code, message), '') ?? encodeLine(errorFrame(code, message));
+      this.metrics.rejected.labels(code).inc();
+      this.metrics.disconnects.labels(refusal).inc();
       peer.write(line);
-      peer.end();
+      peer.end(refusal);
       return undefined;
     }
     const session = new Session(peer, dialect, this);
-    this.sessions.add(session);
+    this.sessions.set(session, peer);
     this.metrics.workerConnections.set(this.sessions.size);
     this.log.info({ remote: peer.remote, transport: peer.transport, connections: this.sessions.size }, 'connection');
     return session;
@@ -125,17 +169,31 @@ export class Gateway implements Hub {
   /** Closes sessions silent past the idle timeout; WebSocket peers are pinged first and their pongs count. */
   private sweep(): void {
     const now = Date.now();
-    for (const session of this.sessions) {
+    for (const session of this.sessions.keys()) {
       if (!session.idles) continue;
-      if (now - session.lastSeen > this.opts.idleTimeoutMs) session.expire();
+      if (now - session.lastSeen > this.opts.idleTimeoutMs) session.expire('idle');
       else session.probe();
+    }
+  }
+
+  /**
+   * The deadlines no traffic can push back: a session not welcomed within the hello
+   * timeout of its accept (pongs and garbage do not count), and a socket whose queued
+   * output has not moved within the write deadline.
+   */
+  private enforceDeadlines(): void {
+    const now = Date.now();
+    const { helloTimeoutMs, writeDeadlineMs } = this.opts;
+    for (const [session, peer] of this.sessions) {
+      if (!session.welcomed && now - peer.openedAt > helloTimeoutMs) session.expire('hello_timeout');
+      else if (writeDeadlineMs > 0 && peer.stalledMs(now) > writeDeadlineMs) session.cutOff();
     }
   }
 
   private async refreshOnline(): Promise<void> {
     if (!this.engine.up) return;
     try {
-      this.metrics.onlineUsers.set(await this.engine.presence.count());
+      this.metrics.onlineUsers.set(await this.engine.online.count());
     } catch {
       /* the engine's status handler reports the outage */
     }
@@ -149,22 +207,22 @@ export class Gateway implements Hub {
 
   private async drain(): Promise<void> {
     this.timers.forEach(clearInterval);
-    const closing = [close(this.tcp.server), close(this.ws)];
-    // Connections without a session yet (no bytes, or an HTTP request not upgraded) have nobody to say bye to.
-    this.tcp.dropUndecided();
-    this.ws.closeAllConnections();
-    const bye = Promise.all([...this.sessions].map((s) => s.drain()));
+    const closing = [close(this.tcp), close(this.ws)];
+    const bye = Promise.all([...this.sessions.keys()].map((s) => s.drain()));
     await Promise.race([bye, delay(this.opts.drainMs)]);
     this.writes.stop();
+    await this.presence.stop();
     await this.engine.stop();
-    // Closed sockets that linger (a TLS handshake, a peer not taking its last bytes) have
-    // their own deadlines; shutdown does not wait past one more drain period for them.
+    // Connections that had not spoken yet are refused with `unavailable` if they do now;
+    // closed sockets that linger (a peer not taking its last bytes) have their own
+    // deadlines. Shutdown waits one more drain period at most, then drops the rest.
     await Promise.race([Promise.all(closing), delay(this.opts.drainMs)]);
+    this.doorway.dropAll('restart');
     this.state = 'stopped';
   }
 }
 
-function listen(server: net.Server | http.Server, host: string, port: number): Promise<number> {
+function listen(server: net.Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -178,6 +236,6 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-function close(server: net.Server | http.Server): Promise<void> {
+function close(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }

@@ -40,14 +40,14 @@ export async function claimNick(s: Claimant, frame: Hello, session: string): Pro
     const claim: Claim = { nick, key: nickKey(nick), session, conn: s.conn };
     s.begin(claim);
     try {
-      const rooms = mode === 'resume' ? (await engine.presence.rooms(claim.key)).map(roomAddress) : [];
+      const rooms = mode === 'resume' ? (await engine.rooms.of(claim.key)).map(roomAddress) : [];
       await Promise.all(['*' as Address, userAddress(claim.key), ...rooms].map((a) => s.subscribe(a)));
       // Gone already: claim nothing that nobody could use or give back.
       if (s.closed) {
         await s.unwind();
         return undefined;
       }
-      if (await engine.presence.claim(claim, mode)) {
+      if (await engine.claims.claim(claim, mode)) {
         s.won(claim, mode === 'resume', rooms);
         if (s.closed) {
           await s.letGo();

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { departures } from './departure.js';
 
 export const transports = ['tcp', 'ws', 'text', 'legacy'] as const;
 export type Transport = (typeof transports)[number];
@@ -64,6 +65,27 @@ export function createMetrics(registry: Registry, worker: string) {
       help: 'Clients cut off because their unsent output passed the limit',
       registers: [registry],
     }),
+    disconnects: new Counter({
+      name: 'chorus_disconnects_total',
+      help: 'Connections ended, by why: client bye or close, a limit, a refusal, a restart',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    laggedFrames: new Counter({
+      name: 'chorus_lagged_frames_total',
+      help: 'Client frames over the rate limit that were delayed (fakelag) rather than handled at once',
+      registers: [registry],
+    }),
+    presenceFrames: new Counter({
+      name: 'chorus_presence_frames_total',
+      help: 'Presence frames handed to clients: at most one per client per presence tick',
+      registers: [registry],
+    }),
+    presenceBatches: new Counter({
+      name: 'chorus_presence_batches_total',
+      help: 'Presence batches this gateway published to the others: at most one per presence tick',
+      registers: [registry],
+    }),
     engineUp: new Gauge({
       name: 'chorus_engine_up',
       help: '1 while the engine (Redis) is reachable',
@@ -81,6 +103,7 @@ export function createMetrics(registry: Registry, worker: string) {
   };
   // Series that exist from the start, at zero, so dashboards and alerts see them before traffic.
   for (const t of transports) metrics.connections.labels(t).set(0);
+  for (const d of departures) metrics.disconnects.labels(d).inc(0);
   metrics.workerConnections.set(0);
   return metrics;
 }

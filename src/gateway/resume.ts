@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { History, StoredMessage } from '../engine/types.js';
+import type { History, Replayable } from '../engine/types.js';
 import { parseTarget, type Address } from '../protocol/names.js';
 
 /** Resume replays read history in pages of this many messages. */
@@ -39,12 +39,15 @@ export function replayCursors(addresses: Address[], last: Record<string, string>
 /**
  * Hands every message after each cursor to `write`, oldest first per address, waiting
  * whenever `backpressure` says the socket is full and stopping once `aborted`; returns how
- * far each address got, so that live copies of replayed messages can be dropped.
+ * far each address got, so that live copies of replayed messages can be dropped. Messages
+ * from `self` are passed over: the client sent them, and live fan-out never echoes them
+ * either (its cursor on a target stays behind its own posts, since it never receives them).
  */
 export async function replay(
   cursors: Map<Address, string>,
   history: History,
-  write: (message: StoredMessage) => void,
+  self: string,
+  write: (message: Replayable) => void,
   backpressure: () => Promise<void> | undefined,
   aborted: () => boolean,
 ): Promise<Map<Address, string>> {
@@ -55,6 +58,7 @@ export async function replay(
       if (aborted()) return upTo;
       const page = await history.after(address, cursor, replayPage);
       for (const m of page) {
+        if (m.from === self) continue;
         write(m);
         const full = backpressure();
         if (full) await full;

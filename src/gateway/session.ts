@@ -1,24 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Claim, Engine, Envelope } from '../engine/types.js';
-import { encodeLine, errorFrame, presenceFrame, protocolVersion } from '../protocol/encode.js';
+import { encodeLine, errorFrame, protocolVersion } from '../protocol/encode.js';
 import { ChorusError, asChorusError } from '../protocol/errors.js';
 import { refOf, type ClientFrame } from '../protocol/frames.js';
 import type { Address } from '../protocol/names.js';
+import type { Announcer } from './announcer.js';
 import { runCommand, type CommandContext } from './commands.js';
+import type { Departure } from './departure.js';
 import type { Dialect } from './dialect.js';
 import type { Fanout, Subscriber } from './fanout.js';
+import { FloodGate, type FloodLimits } from './flood.js';
 import { claimNick, type Claimant } from './hello.js';
+import { JoinGuard, type JoinLimits } from './joins.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
 import { Outbox, type WriteScheduler } from './outbox.js';
 import type { Peer } from './peer.js';
-import { TokenBucket } from './ratelimit.js';
 import { newSessionToken, replay, replayCursors } from './resume.js';
 
-export interface Limits {
-  readonly rate: number;
-  readonly burst: number;
+export interface Limits extends FloodLimits, JoinLimits {
   readonly maxOutboundBytes: number;
   readonly resumeGraceMs: number;
 }
@@ -27,6 +28,8 @@ export interface Limits {
 export interface Hub {
   readonly engine: Engine;
   readonly fanout: Fanout;
+  /** Where this gateway's presence changes go: published and shown once per tick. */
+  readonly presence: Announcer;
   readonly limits: Limits;
   readonly log: Logger;
   readonly metrics: Metrics;
@@ -41,10 +44,8 @@ export interface Hub {
 type Frame<T extends ClientFrame['type']> = Extract<ClientFrame, { type: T }>;
 type State = 'greeting' | 'joining' | 'chatting' | 'closed';
 
-/** Why a session ended: logged, and it decides whether queued output is still flushed. */
-export type Departure = 'bye' | 'closed' | 'idle' | 'slow_consumer' | 'bad_input' | 'refused' | 'restart' | 'unavailable';
 /** Output is flushed before closing (within the peer's close timeout) unless nobody is there to read it. */
-const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer']);
+const flushOnDeparture = new Set<Departure>(['bye', 'bad_input', 'refused', 'restart', 'unavailable', 'slow_consumer', 'flood', 'hello_timeout']);
 
 /** Inbound frames waiting while one is answered; past this the socket stops being read. */
 const maxQueuedFrames = 32;
@@ -79,12 +80,13 @@ export class Session implements Subscriber {
   /** The nick came back by a resume: until welcomed, a drop hands it back for the grace period. */
   private resuming = false;
   private departure: 'release' | 'detach' = 'detach';
-  private readonly bucket: TokenBucket;
+  private readonly flood: FloodGate;
+  private readonly joins: JoinGuard;
   private readonly queue: string[] = [];
   /** The queue being worked through, if it is: drain() waits for a hello in flight. */
   private working: Promise<void> | undefined;
   /** The welcome went out: from here on a drop keeps the nick for a resume. */
-  private welcomed = false;
+  welcomed = false;
   private readonly outbox: Outbox;
   /** What commands see of this session, made once it has a nick. */
   private commands: CommandContext | undefined;
@@ -95,7 +97,8 @@ export class Session implements Subscriber {
     private readonly dialect: Dialect,
     private readonly hub: Hub,
   ) {
-    this.bucket = new TokenBucket(hub.limits.rate, hub.limits.burst);
+    this.flood = new FloodGate(hub.limits, hub.metrics.laggedFrames);
+    this.joins = new JoinGuard(hub.limits);
     this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, hub.writes, () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
   }
@@ -117,10 +120,7 @@ export class Session implements Subscriber {
   onLine(line: string): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    if (!this.bucket.take()) {
-      this.refuse(new ChorusError('rate_limited', 'slow down: too many frames'), this.refIn(line));
-      return;
-    }
+    if (!this.flood.admit()) return this.flooded();
     this.queue.push(line);
     if (this.queue.length >= maxQueuedFrames) this.peer.pause();
     this.working ??= this.drainQueue().finally(() => (this.working = undefined));
@@ -130,9 +130,9 @@ export class Session implements Subscriber {
   onBadInput(err: ChorusError): void {
     this.lastSeen = Date.now();
     if (this.closed) return;
-    // Refusals cost the sender tokens too, so a flood of garbage is throttled like any other.
-    const limited = !err.fatal && !this.bucket.take();
-    this.refuse(limited ? new ChorusError('rate_limited', 'slow down: too many frames') : err);
+    // Refusals cost the sender its allowance too, so a flood of garbage ends like any other.
+    if (!err.fatal && this.flood.charge() === undefined) return this.flooded();
+    this.refuse(err);
     if (err.fatal) void this.leave('detach', 'bad_input');
   }
 
@@ -154,9 +154,9 @@ export class Session implements Subscriber {
     await this.working;
   }
 
-  /** Idle for too long: close, as a drop (the client may resume). */
-  expire(): void {
-    void this.leave('detach', 'idle');
+  /** Idle for too long, or not welcomed in time: close, as a drop (the client may resume). */
+  expire(why: 'idle' | 'hello_timeout'): void {
+    void this.leave('detach', why);
   }
 
   probe(): void {
@@ -195,6 +195,11 @@ export class Session implements Subscriber {
 
   private async drainQueue(): Promise<void> {
     while (this.queue.length > 0 && !this.closed) {
+      // Fakelag: a frame over the rate waits its turn while the socket stays paused.
+      await this.flood.turn();
+      if (this.closed) return;
+      // A client whose frames are still waiting their turn is not idle.
+      this.lastSeen = Date.now();
       const line = this.queue.shift()!;
       if (this.queue.length < maxQueuedFrames / 4) this.peer.resume();
       let ref: string | undefined;
@@ -237,11 +242,13 @@ export class Session implements Subscriber {
       get closed() {
         return self.closed;
       },
+      watcher: this,
       reply: (frame, ref) => this.reply(frame, ref),
       replyJson: (json) => this.outbox.write(this.dialect.encodeJson(json, this.shown), 'reply'),
       subscribe: (address) => this.subscribe(address),
       unsubscribe: (address) => this.unsubscribe(address),
       publish: (address, frame) => this.publish(address, frame),
+      joins: this.joins,
       release: () => this.leave('release', 'bye'),
     };
   }
@@ -252,18 +259,19 @@ export class Session implements Subscriber {
     if (!claim) return;
     const { engine } = this.hub;
     try {
-      const online = await engine.presence.count();
+      const online = await engine.online.count();
       if (this.closed) return;
       this.reply({ type: 'welcome', nick: claim.nick, session, gateway: engine.gateway, online, version: protocolVersion }, frame.ref);
       this.welcomed = true;
       this.hub.log.info({ nick: claim.nick, remote: this.peer.remote, transport: this.peer.transport, resumed: !!frame.resume }, 'registered');
-      await this.announce('online', claim);
+      this.hub.presence.online(claim);
       this.announced = true;
       if (frame.resume) {
         const cursors = replayCursors([...this.subscribed], frame.resume.last, session, engine.history);
         this.replayed = await replay(
           cursors,
           engine.history,
+          claim.key,
           (m) => this.outbox.write(this.dialect.deliver(Outbound.stored(m.id, m.json)), 'reply'),
           () => this.outbox.roomFor(),
           () => this.closed,
@@ -318,11 +326,6 @@ export class Session implements Subscriber {
     if (!this.closed) this.state = 'greeting';
   }
 
-  private async announce(event: 'online' | 'offline', claim: Claim): Promise<void> {
-    const env: Envelope = { id: '', ts: Date.now(), from: claim.key, line: encodeLine(presenceFrame(event, claim.nick, Date.now())) };
-    await this.hub.engine.bus.publish('*', env);
-  }
-
   private async publish(address: Address, frame: object): Promise<void> {
     const env: Envelope = { id: '', ts: Date.now(), from: this.self, line: encodeLine(frame) };
     await this.hub.engine.bus.publish(address, env);
@@ -356,7 +359,8 @@ export class Session implements Subscriber {
     this.heldBytes = 0;
     this.hub.metrics.connections.labels(this.peer.transport).dec();
     this.hub.forget(this);
-    if (flushOnDeparture.has(reason)) this.peer.end();
+    this.hub.metrics.disconnects.labels(reason).inc();
+    if (flushOnDeparture.has(reason)) this.peer.end(reason);
     else this.peer.destroy();
     this.hub.log.info({ nick: this.claim?.nick, remote: this.peer.remote, reason, connections: this.hub.connections }, 'disconnected');
     await this.letGo();
@@ -371,25 +375,33 @@ export class Session implements Subscriber {
   private async letGo(): Promise<void> {
     const claim = this.claim;
     this.claim = undefined;
+    this.hub.presence.watches.forget(this);
     await this.unsubscribeAll();
     if (!claim) return;
-    const { presence } = this.hub.engine;
+    const { claims } = this.hub.engine;
     const release = this.departure === 'release' || (!this.welcomed && !this.resuming);
     try {
-      const held = release ? await presence.release(claim) : await presence.detach(claim, this.hub.limits.resumeGraceMs);
-      if (held && this.announced) await this.announce('offline', claim);
+      const held = release ? await claims.release(claim) : await claims.detach(claim, this.hub.limits.resumeGraceMs);
+      if (held && this.announced) this.hub.presence.offline(claim);
     } catch (err) {
       this.hub.log.warn({ err, nick: claim.nick }, 'could not record the departure; the gateway lease will');
     }
   }
 
-  private cutOff(): void {
+  /** Cut off as a slow consumer: past the outbound byte bound, or the write deadline. */
+  cutOff(): void {
     this.hub.metrics.slowConsumers.inc();
     this.hub.metrics.rejected.labels('slow_consumer').inc();
     const error = new ChorusError('slow_consumer', 'you are not reading fast enough; disconnected');
     this.outbox.writeLast(this.dialect.encode(errorFrame(error.code, error.message), this.shown));
     this.hub.log.warn({ nick: this.shown, remote: this.peer.remote }, 'slow consumer cut off');
     void this.leave('detach', 'slow_consumer');
+  }
+
+  /** Past --flood-frames over the rate: say so once and go. */
+  private flooded(): void {
+    this.refuse(new ChorusError('rate_limited', 'flooding: too many frames over the rate limit; disconnected'));
+    void this.leave('detach', 'flood');
   }
 
   /** The ref of a line that was not handled, so its refusal can answer it (JSON clients only). */

@@ -1,21 +1,23 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
 import { ChorusError } from '../protocol/errors.js';
+import type { Departure } from './departure.js';
 import { jsonDialect, legacyDialect, textDialect, type Dialect } from './dialect.js';
 import { LineSplitter } from '../protocol/lines.js';
 import { LegacyDecoder } from './framing.js';
 import type { Transport } from './metrics.js';
+import type { Arrival, Doorway } from './doorway.js';
 import type { Peer } from './peer.js';
 import type { Session } from './session.js';
+import { OutputClock } from './write-deadline.js';
 
 export interface TcpOptions {
   maxFrameBytes: number;
-  /** How long a new connection may take to show its mode (its first bytes). */
-  sniffTimeoutMs: number;
-  tls?: { cert: Buffer; key: Buffer };
+  /** How long an unfinished line (or legacy frame) may wait for the rest of it. */
+  partialLineTimeoutMs: number;
+  doorway: Doorway;
   /** Makes the session for a connection whose mode is known, or refuses it (undefined). */
-  open(peer: Peer, dialect: Dialect): Session | undefined;
+  open(peer: Peer, dialect: Dialect, refusal: Departure | undefined): Session | undefined;
 }
 
 /** Bytes enough to tell the three modes apart; a client that sends only digits or blanks this long is text. */
@@ -59,12 +61,18 @@ export function whenDrained(socket: Duplex): Promise<void> {
 
 class TcpPeer implements Peer {
   readonly remote: string;
+  readonly openedAt: number;
+  private readonly socket: net.Socket;
+  private readonly output: OutputClock;
 
   constructor(
-    private readonly socket: net.Socket,
+    arrival: Arrival,
     readonly transport: Transport,
   ) {
-    this.remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.socket = arrival.socket;
+    this.remote = `${arrival.address}:${arrival.port}`;
+    this.openedAt = arrival.openedAt;
+    this.output = new OutputClock(arrival.socket);
   }
 
   write(bytes: Buffer): void {
@@ -75,11 +83,20 @@ class TcpPeer implements Peer {
     return this.socket.writableLength;
   }
 
+  stalledMs(now: number): number {
+    return this.output.stalledMs(now);
+  }
+
   drained(): Promise<void> {
     return whenDrained(this.socket);
   }
 
   end(): void {
+    // Whatever the client still sends is read and dropped, unparsed (a flood may have
+    // megabytes in flight), so that its FIN comes in: a paused socket never sees it.
+    this.socket.removeAllListeners('data');
+    this.socket.on('data', () => {});
+    this.socket.resume();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), closeTimeoutMs).unref();
   }
@@ -97,69 +114,97 @@ class TcpPeer implements Peer {
   }
 }
 
-export interface TcpServer {
-  readonly server: net.Server;
-  /** Closes the connections that have not said anything yet (they have no session to drain). */
-  dropUndecided(): void;
+/** The TCP port (TLS too: the doorway does the handshake, so the connection cap counts raw sockets). */
+export function createTcpServer(opts: TcpOptions): net.Server {
+  return net.createServer((raw) => {
+    void opts.doorway.arrive(raw).then((arrival) => arrival && serve(arrival, opts));
+  });
 }
 
-export function createTcpServer(opts: TcpOptions): TcpServer {
-  const undecided = new Set<net.Socket>();
-  const onSocket = (socket: net.Socket) => serve(socket, opts, undecided);
-  const server = opts.tls
-    ? // A handshake gets the same deadline as the first bytes after it.
-      tls.createServer({ cert: opts.tls.cert, key: opts.tls.key, handshakeTimeout: opts.sniffTimeoutMs }, onSocket)
-    : net.createServer(onSocket);
-  return { server, dropUndecided: () => undecided.forEach((s) => s.destroy()) };
-}
-
-function serve(socket: net.Socket, opts: TcpOptions, undecided: Set<net.Socket>): void {
+function serve(arrival: Arrival, opts: TcpOptions): void {
+  const { socket } = arrival;
   socket.setNoDelay(true);
   // Text and legacy clients never ping: the kernel's keepalive finds their dead peers.
   socket.setKeepAlive(true, 30_000);
   socket.on('error', () => socket.destroy());
-  // Until it shows its mode a connection has no session; it gets a deadline of its own.
-  undecided.add(socket);
-  socket.setTimeout(opts.sniffTimeoutMs, () => socket.destroy());
-  socket.once('close', () => undecided.delete(socket));
+  // Until it shows its mode a connection has no session: the doorway's hello deadline holds it.
   let head: Buffer = Buffer.alloc(0);
   const sniff = (chunk: Buffer) => {
     head = head.length === 0 ? chunk : Buffer.concat([head, chunk]);
     const mode = detectMode(head);
     if (mode === undefined) return;
     socket.off('data', sniff);
-    socket.setTimeout(0);
-    undecided.delete(socket);
-    const peer = new TcpPeer(socket, transports[mode]);
-    const session = opts.open(peer, dialects[mode]);
+    arrival.settle();
+    const session = opts.open(new TcpPeer(arrival, transports[mode]), dialects[mode], arrival.refusal);
     if (!session) return;
-    const read = reader(mode, opts.maxFrameBytes, session);
-    socket.on('data', read);
-    socket.on('close', () => session.onClosed());
-    read(head);
+    const read = reader(mode, opts, session);
+    socket.on('data', read.push);
+    socket.on('close', () => {
+      read.stop();
+      session.onClosed();
+    });
+    read.push(head);
   };
   socket.on('data', sniff);
+  socket.resume();
 }
 
-function reader(mode: Mode, maxFrameBytes: number, session: Session): (chunk: Buffer) => void {
+/** Something that holds bytes of an unfinished line or frame. */
+interface Decoder {
+  readonly buffered: number;
+}
+
+/**
+ * Feeds a session its lines. A line (or legacy frame) that is started and not finished
+ * within the partial-line timeout ends the connection: otherwise 65 KB without a newline
+ * would hold a socket and its buffer for as long as the sender likes.
+ */
+function reader(mode: Mode, opts: TcpOptions, session: Session): { push(chunk: Buffer): void; stop(): void } {
   const onBad = (err: ChorusError) => session.onBadInput(err);
-  const onLine = (line: string) => session.onLine(line);
+  const onLine = (line: string) => {
+    lines++;
+    session.onLine(line);
+  };
+  let lines = 0;
+  let decoder: Decoder;
   let decode: (chunk: Buffer) => void;
   if (mode === 'legacy') {
-    const decoder = new LegacyDecoder(maxFrameBytes);
-    decode = (chunk) => decoder.push(chunk, onLine);
+    const legacy = new LegacyDecoder(opts.maxFrameBytes);
+    decoder = legacy;
+    decode = (chunk) => legacy.push(chunk, onLine);
   } else {
-    const splitter = new LineSplitter(maxFrameBytes);
+    const splitter = new LineSplitter(opts.maxFrameBytes);
+    decoder = splitter;
     decode = (chunk) => splitter.push(chunk, (line) => line.trim() !== '' && onLine(line), onBad);
   }
   let broken = false;
-  return (chunk) => {
+  let partial: NodeJS.Timeout | undefined;
+  const stall = () => {
+    broken = true;
+    const seconds = Math.round(opts.partialLineTimeoutMs / 1000);
+    onBad(new ChorusError('bad_frame', `a line must be finished within ${seconds} s of its first byte`, true));
+  };
+  const stop = () => clearTimeout(partial);
+  const push = (chunk: Buffer) => {
     if (broken) return;
+    const before = lines;
     try {
       decode(chunk);
     } catch (err) {
       broken = true;
+      stop();
       onBad(err instanceof ChorusError ? err : new ChorusError('bad_frame', 'unreadable input', true));
+      return;
+    }
+    if (decoder.buffered === 0) {
+      stop();
+      partial = undefined;
+    } else if (partial === undefined) {
+      partial = setTimeout(stall, opts.partialLineTimeoutMs).unref();
+    } else if (lines > before) {
+      // A line ended and another began: the clock restarts for the new one.
+      partial.refresh();
     }
   };
+  return { push, stop };
 }

@@ -18,6 +18,8 @@ export const commandHelp = [
   '!join #room / !leave #room  enter or leave a room',
   '!online [#room]             who is online (or in the room)',
   '!history [target] [n]       this session, or the last n messages of *, @nick or #room',
+  '!watch <nick> [nick...]     be told when they come and go, however busy the server',
+  '!unwatch <nick> [nick...]   stop watching them',
   '!help                       this list',
   '!bye                        leave the chat',
 ];
@@ -84,6 +86,12 @@ export function parseCommand(input: string): Command {
       // A bare word is a nick, as in `!private bob`.
       const to = target === '*' || target.startsWith('@') || target.startsWith('#') ? target : `@${target}`;
       return count === '' ? { kind: 'history', with: to } : { kind: 'history', with: to, limit: Number(count) };
+    }
+    case '!watch':
+    case '!unwatch': {
+      const nicks = rest.split(/\s+/).filter(Boolean).map((n) => n.replace(/^@/, ''));
+      if (nicks.length === 0) return usage(`usage: ${name.toLowerCase()} <nick> [nick...]`);
+      return { kind: 'frame', frame: { type: name.slice(1).toLowerCase(), nicks } };
     }
     case '!help':
       return { kind: 'help' };

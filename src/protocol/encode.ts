@@ -1,6 +1,7 @@
 import type { ErrorCode } from './errors.js';
 
-export const protocolVersion = 1;
+/** 2: presence comes in batches (docs/protocol.md); a batch of one still reads as version 1's frame. */
+export const protocolVersion = 2;
 
 /** One server frame as the bytes of a JSON line: built once, written to every socket. */
 export function encodeLine(frame: object): Buffer {
@@ -24,6 +25,17 @@ export function messageJson(id: string, tail: string): string {
   return `{"type":"msg","id":${JSON.stringify(id)},${tail}`;
 }
 
-export function presenceFrame(event: 'online' | 'offline', nick: string, ts: number): object {
-  return { type: 'presence', event, nick, ts };
+/**
+ * One tick's presence changes. A batch of exactly one change also carries version 1's
+ * `event` and `nick`, first, so old readers see the frame they always did.
+ */
+export function presenceFrame(ts: number, online: readonly string[], offline: readonly string[]): object {
+  if (online.length + offline.length !== 1) return { type: 'presence', ts, online, offline };
+  const [event, nick] = online.length === 1 ? ['online', online[0]] : ['offline', offline[0]];
+  return { type: 'presence', event, nick, ts, online, offline };
+}
+
+/** Above the population threshold: how many are online, instead of who. */
+export function presenceCountFrame(ts: number, count: number): object {
+  return { type: 'presence', ts, count };
 }

@@ -13,6 +13,7 @@ export const errorCodes = [
   'not_in_room',
   'text_too_long',
   'rate_limited',
+  'limit_reached',
   'slow_consumer',
   'file_too_large',
   'no_such_file',

@@ -5,6 +5,10 @@ export const maxTextChars = 4000;
 export const maxRefChars = 64;
 export const maxHistoryLimit = 100;
 export const defaultHistoryLimit = 50;
+/** The most users one `who` page holds, and the page a `who` without `limit` gets. */
+export const maxWhoPage = 1000;
+/** Nicks one client may watch: enough for a contact list, few enough that routing stays cheap (IRC MONITOR caps it too). */
+export const maxWatchedNicks = 500;
 
 export interface ResumeRequest {
   session: string;
@@ -19,7 +23,9 @@ export type ClientFrame = Ref &
     | { type: 'send'; to: Target; text: string }
     | { type: 'join'; room: Room }
     | { type: 'leave'; room: Room }
-    | { type: 'who'; room?: Room }
+    | { type: 'who'; room?: Room; cursor?: string; limit?: number }
+    | { type: 'watch'; nicks: Nick[] }
+    | { type: 'unwatch'; nicks: Nick[] }
     | { type: 'history'; with: Target; before?: string; limit: number }
     | { type: 'ping' }
     | { type: 'bye' }
@@ -78,6 +84,27 @@ function resume(o: Obj): ResumeRequest | undefined {
   return { session, last };
 }
 
+function nicks(o: Obj): Nick[] {
+  const v = o.nicks;
+  if (!Array.isArray(v) || v.length === 0 || v.length > maxWatchedNicks) {
+    throw new ChorusError('bad_frame', `"nicks" must be a list of 1 to ${maxWatchedNicks} nicks`);
+  }
+  return v.map(parseNick);
+}
+
+function who(o: Obj): { room?: Room; cursor?: string; limit?: number } {
+  const cursor = optStr(o, 'cursor', 64);
+  const v = o.limit;
+  if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > maxWhoPage)) {
+    throw new ChorusError('bad_frame', `"limit" must be an integer from 1 to ${maxWhoPage}`);
+  }
+  return {
+    ...(o.room === undefined ? {} : { room: parseRoom(o.room) }),
+    ...(cursor === undefined ? {} : { cursor }),
+    ...(v === undefined ? {} : { limit: v }),
+  };
+}
+
 function historyLimit(o: Obj): number {
   const v = o.limit;
   if (v === undefined) return defaultHistoryLimit;
@@ -124,7 +151,10 @@ export function parseFrameObject(o: Obj): ClientFrame {
     case 'leave':
       return { ...base, type, room: parseRoom(o.room) };
     case 'who':
-      return o.room === undefined ? { ...base, type } : { ...base, type, room: parseRoom(o.room) };
+      return { ...base, type, ...who(o) };
+    case 'watch':
+    case 'unwatch':
+      return { ...base, type, nicks: nicks(o) };
     case 'history': {
       const before = optStr(o, 'before', 64);
       return {

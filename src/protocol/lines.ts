@@ -47,6 +47,11 @@ export class LineSplitter {
 
   constructor(private readonly maxBytes: number) {}
 
+  /** Bytes of an unfinished line held now. */
+  get buffered(): number {
+    return this.pending.length;
+  }
+
   /** Calls `onLine` for each complete line, or `onBad` for one that is not UTF-8. */
   push(chunk: Buffer, onLine: (line: string) => void, onBad: (err: ChorusError) => void): void {
     let start = 0;

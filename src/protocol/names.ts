@@ -93,6 +93,12 @@ export function roomAddress(key: RoomKey): Address {
   return key as Address;
 }
 
+/**
+ * Where gateways publish their presence batches to one another (never a client's target:
+ * no room name holds `~`, so nobody can join it or post to it).
+ */
+export const presenceAddress: Address = '#~presence';
+
 export function parseTarget(raw: unknown): Target {
   if (raw === '*') return { kind: 'public', address: '*' };
   if (typeof raw === 'string' && raw.startsWith('@')) {

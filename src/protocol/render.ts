@@ -63,6 +63,32 @@ function list(names: unknown): string {
   return Array.isArray(names) ? names.map(s).join(', ') : '';
 }
 
+/** Names a batch line shows before `and N more`. */
+const namesShown = 3;
+
+/**
+ * A presence batch in one line's words, `37 joined: ann, bob, cat and 34 more; 2 left: dan,
+ * eve` (and `1234 online` when it carries the count); undefined when nothing is left to say
+ * once `self` is taken out.
+ */
+export function presenceSummary(f: Frame, self = ''): string | undefined {
+  const part = (verb: string, nicks: unknown): string | undefined => {
+    const all = (Array.isArray(nicks) ? nicks.map(s) : []).filter((n) => n !== self);
+    if (all.length === 0) return undefined;
+    const more = all.length > namesShown ? ` and ${all.length - namesShown} more` : '';
+    return `${all.length} ${verb}: ${all.slice(0, namesShown).join(', ')}${more}`;
+  };
+  const parts = [part('joined', f.online), part('left', f.offline)];
+  if (typeof f.count === 'number') parts.push(`${f.count} online`);
+  const said = parts.filter((p): p is string => p !== undefined);
+  return said.length === 0 ? undefined : said.join('; ');
+}
+
+/** Whether a presence frame is a batch of one, which reads as version 1's `event` and `nick`. */
+export function isSingleChange(f: Frame): boolean {
+  return (f.event === 'online' || f.event === 'offline') && typeof f.nick === 'string';
+}
+
 /**
  * The lines a frame shows as, or none (acks, for instance, are silent for people). The
  * legacy client prints `[SERVER]: ` before every frame it gets, so its notices come without.
@@ -78,22 +104,34 @@ function frameLines(f: Frame, style: Style, self: string): string[] {
       return [`[SERVER]: Welcome, ${s(f.nick)}! ${s(f.online)} online. Type !help for commands.`];
     case 'msg':
       return [renderMessage(f, style, self)];
-    case 'presence':
+    case 'presence': {
+      if (!isSingleChange(f)) {
+        const summary = presenceSummary(f);
+        return summary === undefined ? [] : [`[SERVER]: ${summary}.`];
+      }
       if (f.event === 'online') {
         return [style === 'legacy' ? `[NEW CONNECTION] User ${s(f.nick)} connected.` : `[SERVER]: ${s(f.nick)} joined the chat.`];
       }
       return [style === 'legacy' ? `[DISCONNECTED] User ${s(f.nick)} disconnected.` : `[SERVER]: ${s(f.nick)} left the chat.`];
+    }
     case 'joined':
-      return Array.isArray(f.members)
-        ? [`[SERVER]: You joined ${s(f.room)}. Members (${f.members.length}): ${list(f.members)}`]
-        : [`[SERVER]: ${s(f.nick)} joined ${s(f.room)}.`];
+      if (Array.isArray(f.members)) return [`[SERVER]: You joined ${s(f.room)}. Members (${f.members.length}): ${list(f.members)}`];
+      // A room too big to list its members: only the one who joined is told, with the count.
+      if (typeof f.count === 'number') return [`[SERVER]: You joined ${s(f.room)}. Members: ${f.count}`];
+      return [`[SERVER]: ${s(f.nick)} joined ${s(f.room)}.`];
     case 'left':
       return s(f.nick) === self ? [`[SERVER]: You left ${s(f.room)}.`] : [`[SERVER]: ${s(f.nick)} left ${s(f.room)}.`];
     case 'who': {
       const users = Array.isArray(f.users) ? f.users : [];
+      // A paged list says how many are online in all, and that there is more.
+      const more = typeof f.next === 'string' ? ` (first ${users.length} of ${s(f.count)})` : '';
       return f.room === undefined
-        ? [`Online users (${users.length}): ${list(users)}`]
+        ? [`Online users (${users.length}): ${list(users)}${more}`]
         : [`Members of ${s(f.room)} (${users.length}): ${list(users)}`];
+    }
+    case 'watching': {
+      const nicks = Array.isArray(f.nicks) ? f.nicks : [];
+      return [`[SERVER]: Watching (${nicks.length}): ${list(nicks)}; online now: ${Array.isArray(f.online) && f.online.length > 0 ? list(f.online) : 'none'}`];
     }
     case 'history': {
       const messages = Array.isArray(f.messages) ? (f.messages as Frame[]) : [];

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import type { Config } from '../config.js';
+import { usesRedis, type Config } from '../config.js';
 import { createMemoryEngine } from '../engine/memory/index.js';
 import type { Engine } from '../engine/types.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -13,12 +13,13 @@ import type { Logger } from '../log.js';
  * (which then never loads ioredis).
  */
 async function createEngine(config: Config, gatewayId: string, log: Logger): Promise<Engine> {
-  if (config.redis === '' && config.redisCluster.length === 0) {
-    return createMemoryEngine({ historyLimit: config.history });
-  }
+  if (!usesRedis(config)) return createMemoryEngine({ historyLimit: config.history });
   const { createRedisEngine } = await import('../engine/redis/index.js');
   return createRedisEngine({
-    ...(config.redis === '' ? { cluster: config.redisCluster } : { url: config.redis }),
+    url: config.redis,
+    cluster: config.redisCluster,
+    sentinel: { nodes: config.redisSentinel, master: config.redisMaster },
+    ackReplicas: config.ackReplicas,
     prefix: config.keyPrefix,
     historyLimit: config.history,
     gatewayId,
@@ -54,12 +55,24 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
     maxFrameBytes: config.maxFrameBytes,
     maxConnections: config.maxConnections,
     idleTimeoutMs: config.idleTimeoutMs,
+    helloTimeoutMs: config.helloTimeoutMs,
+    partialLineTimeoutMs: config.partialLineTimeoutMs,
+    writeDeadlineMs: config.writeDeadlineMs,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    connectRatePerIp: config.connectRatePerIp,
+    proxyProtocol: config.proxyProtocol,
+    trustedProxies: config.trustedProxies,
     drainMs: config.drainMs,
     writeDelayMs: config.writeDelayMs,
     tls,
+    presence: { tickMs: config.presenceTickMs, maxUsers: config.presenceMaxUsers, roomMax: config.roomPresenceMax },
     limits: {
       rate: config.rate,
       burst: config.burst,
+      floodFrames: config.floodFrames,
+      maxRoomsPerUser: config.maxRoomsPerUser,
+      maxRoomMembers: config.maxRoomMembers,
+      joinRate: config.joinRate,
       maxOutboundBytes: config.maxOutboundBytes,
       resumeGraceMs: config.resumeGraceMs,
     },

@@ -8,7 +8,11 @@ export interface HealthSource {
   metrics(): Promise<{ body: string; contentType: string }>;
 }
 
-/** The operator's port: /metrics, /healthz (the process runs), /readyz (it takes clients). Never behind the public balancer. */
+/**
+ * The operator's port: /metrics, /healthz (the process runs), /readyz (it takes clients).
+ * Never behind the public balancer; on its own --metrics-host (loopback by default), so
+ * the client-facing --host does not expose it.
+ */
 export async function startHealthServer(host: string, port: number, source: HealthSource): Promise<{ port: number; server: http.Server }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import cluster from 'node:cluster';
-import { ConfigError, helpText, loadConfig, type Config } from '../config.js';
+import { ConfigError, helpText, loadConfig, usesRedis, type Config } from '../config.js';
 import { createLogger } from '../log.js';
 import { runPrimary } from './primary.js';
 import { runSingle, runWorker } from './roles.js';
@@ -20,7 +20,7 @@ function configOrExit(argv: string[]): Readonly<Config> {
 }
 
 const config = configOrExit(process.argv.slice(2));
-const clustered = config.redis !== '' || config.redisCluster.length > 0;
+const clustered = usesRedis(config);
 
 if (cluster.isWorker) {
   await runWorker(config, createLogger(config.logLevel, { worker: cluster.worker!.id }));

@@ -3,29 +3,29 @@ import { AggregatorRegistry, Counter, Gauge, Registry } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { startHealthServer } from './http.js';
-import { onShutdownSignal } from './roles.js';
+import { RestartPolicy, stableAfterMs } from './restarts.js';
+import { onShutdownSignal, stopMarginMs } from './shutdown.js';
 
 /** What a worker tells the primary over IPC. */
 export type WorkerMessage =
   | { chorus: 'listening'; tcpPort: number; wsPort: number }
   | { chorus: 'ready'; ready: boolean };
 
-/** A worker that dies sooner than this after starting is crash-looping: wait before the next. */
-const stableAfterMs = 10_000;
-const maxRestartDelayMs = 10_000;
-
 /**
  * The node:cluster primary: forks the gateway workers that share the client ports,
- * restarts one that dies, serves /metrics aggregated over them plus /healthz and /readyz,
- * and drains them all on SIGTERM.
+ * restarts one that dies (with back-off, reporting a crash loop, giving up when none stays
+ * alive), serves /metrics aggregated over them plus /healthz and /readyz, and drains them
+ * all on SIGTERM.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
   const ready = new Map<number, boolean>();
   const listening = new Map<number, { tcpPort: number; wsPort: number }>();
   const startedAt = new Map<number, number>();
+  const policy = new RestartPolicy();
   let draining = false;
-  let restartDelayMs = 250;
   let announced = false;
+  /** Set once a worker did not stop cleanly during the drain: the primary then exits 1. */
+  let unclean = false;
 
   // The primary's own series, beside its workers' aggregated ones.
   const own = new Registry();
@@ -38,11 +38,26 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       this.set([...ready.values()].filter(Boolean).length);
     },
   });
+  new Gauge({
+    name: 'chorus_worker_crash_loop',
+    help: '1 while gateway workers keep dying within seconds of starting (restarts back off; /readyz is 503)',
+    registers: [own],
+    collect() {
+      this.set(policy.crashLooping ? 1 : 0);
+    },
+  });
 
   const fork = () => {
     const worker = cluster.fork();
     startedAt.set(worker.id, Date.now());
     worker.on('message', (msg: WorkerMessage) => onMessage(worker, msg));
+    // Alive long enough to count as started: a crash loop, if there was one, is over.
+    const stable = setTimeout(() => {
+      if (!worker.isDead() && policy.crashLooping) log.info({ worker: worker.id }, 'a worker stays up again: no longer crash-looping');
+      if (!worker.isDead()) policy.stable();
+    }, stableAfterMs);
+    stable.unref();
+    worker.once('exit', () => clearTimeout(stable));
   };
 
   const onMessage = (worker: Worker, msg: WorkerMessage) => {
@@ -52,40 +67,59 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     if (!announced && listening.size === config.workers) {
       announced = true;
       const { tcpPort, wsPort } = msg;
-      log.info({ tcpPort, wsPort, metricsPort: health.port, workers: config.workers, engine: 'redis' }, 'listening');
+      log.info({ tcpPort, wsPort, metricsHost: config.metricsHost, metricsPort: health.port, workers: config.workers, engine: 'redis' }, 'listening');
     }
   };
 
   cluster.on('exit', (worker, code, signal) => {
     ready.delete(worker.id);
     listening.delete(worker.id);
-    if (draining) return;
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     startedAt.delete(worker.id);
-    restartDelayMs = lived > stableAfterMs ? 250 : Math.min(maxRestartDelayMs, restartDelayMs * 2);
-    log.error({ worker: worker.id, code, signal, restartInMs: restartDelayMs }, 'worker died; restarting it');
+    if (draining) {
+      if (code !== 0) unclean = true;
+      return;
+    }
+    const wasLooping = policy.crashLooping;
+    const delayMs = policy.died(lived);
+    // Only workers that got as far as listening count as kept alive.
+    if (policy.hopeless(listening.size)) {
+      log.fatal({ worker: worker.id, code, signal }, 'no gateway worker stays alive: giving up');
+      process.exit(1);
+    }
+    if (policy.crashLooping && !wasLooping) log.error({ restartInMs: delayMs }, 'gateway workers are crash-looping: restarts back off');
+    log.error({ worker: worker.id, code, signal, livedMs: lived, restartInMs: delayMs }, 'worker died; restarting it');
     restarts.inc();
-    setTimeout(() => draining || fork(), restartDelayMs);
+    setTimeout(() => draining || fork(), delayMs);
   });
 
   const aggregator = new AggregatorRegistry();
-  const health = await startHealthServer(config.host, config.metricsPort, {
-    ready: () => !draining && ready.size === config.workers && [...ready.values()].every(Boolean),
-    metrics: async () => ({ body: (await aggregator.clusterMetrics()) + '\n' + (await own.metrics()), contentType: aggregator.contentType }),
+  // A worker still starting (or crash-looping) never answers, and the aggregation then fails
+  // after 5 s: the primary's own series, the crash loop among them, are served regardless.
+  const workerMetrics = () =>
+    aggregator.clusterMetrics().catch((err: Error) => `# worker metrics unavailable: ${err.message}\n`);
+  const health = await startHealthServer(config.metricsHost, config.metricsPort, {
+    ready: () => !draining && !policy.crashLooping && ready.size === config.workers && [...ready.values()].every(Boolean),
+    metrics: async () => ({ body: (await workerMetrics()) + '\n' + (await own.metrics()), contentType: aggregator.contentType }),
   });
 
-  log.info({ workers: config.workers, redis: config.redis || config.redisCluster.join(',') }, 'starting');
+  const redis = config.redis || config.redisCluster.join(',') || `sentinel ${config.redisSentinel.join(',')} master ${config.redisMaster}`;
+  log.info({ workers: config.workers, redis }, 'starting');
   for (let i = 0; i < config.workers; i++) fork();
 
-  onShutdownSignal(log, async () => {
+  // Workers give up on their own after drain + margin; the primary kills what is left a
+  // second later, and gives up itself a second after that.
+  const killWorkersAfterMs = config.drainMs + stopMarginMs + 1_000;
+  onShutdownSignal(log, killWorkersAfterMs + 1_000, async () => {
     draining = true;
     const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
     const exits = workers.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
     workers.forEach((w) => w.isConnected() && w.send({ chorus: 'stop' }));
-    const deadline = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), config.drainMs + 5_000);
+    const deadline = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), killWorkersAfterMs);
     await Promise.all(exits);
     clearTimeout(deadline);
     health.server.close();
+    if (unclean) throw new Error('a worker did not stop cleanly');
     log.info('stopped');
   });
 }

@@ -5,36 +5,18 @@ import type { Logger } from '../log.js';
 import { startGateway } from './gateway-process.js';
 import { startHealthServer } from './http.js';
 import type { WorkerMessage } from './primary.js';
-
-/** Runs `stop` once on SIGINT or SIGTERM, then exits 0. */
-export function onShutdownSignal(log: Logger, stop: () => Promise<void>): void {
-  let stopping = false;
-  const handler = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'stopping');
-    stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log.error({ err }, 'unclean stop');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', handler);
-  process.on('SIGTERM', handler);
-}
+import { onShutdownSignal, stopMarginMs } from './shutdown.js';
 
 /** The whole server in one process: the memory engine, no workers. */
 export async function runSingle(config: Config, log: Logger): Promise<void> {
   log.info({ engine: 'memory' }, 'starting');
   const { gateway, registry, ports } = await startGateway(config, log);
-  const health = await startHealthServer(config.host, config.metricsPort, {
+  const health = await startHealthServer(config.metricsHost, config.metricsPort, {
     ready: () => gateway.ready,
     metrics: async () => ({ body: await registry.metrics(), contentType: registry.contentType }),
   });
-  log.info({ ...ports, metricsPort: health.port, engine: 'memory', workers: 1 }, 'listening');
-  onShutdownSignal(log, async () => {
+  log.info({ ...ports, metricsHost: config.metricsHost, metricsPort: health.port, engine: 'memory', workers: 1 }, 'listening');
+  onShutdownSignal(log, config.drainMs + stopMarginMs, async () => {
     await gateway.stop();
     health.server.close();
     log.info('stopped');
@@ -58,8 +40,8 @@ export async function runWorker(config: Config, log: Logger): Promise<void> {
     await gateway.stop();
     log.info('worker stopped');
   };
-  onShutdownSignal(log, stop);
+  const begin = onShutdownSignal(log, config.drainMs + stopMarginMs, stop);
   process.on('message', (msg: unknown) => {
-    if ((msg as { chorus?: string }).chorus === 'stop') process.emit('SIGTERM');
+    if ((msg as { chorus?: string }).chorus === 'stop') begin('primary');
   });
 }

@@ -1,67 +1,9 @@
 // The real `chorus` binary, driven through piped stdin, against a real chorus-server.
-import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { clientBin, startServer, type ServerHandle } from '../support/server.js';
-import { waitUntil } from '../support/wait.js';
+import { Chorus, killAllChorus } from '../support/chorus.js';
+import { startServer, type ServerHandle } from '../support/server.js';
 
-/** One `chorus` process: what it printed so far, a way to type, and its exit. */
-class Chorus {
-  out = '';
-  err = '';
-  readonly exited: Promise<number | null>;
-  private readonly proc: ChildProcess;
-
-  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
-    const childEnv = { ...process.env, ...env };
-    delete childEnv.NO_COLOR;
-    this.proc = spawn(process.execPath, [clientBin, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv });
-    running.add(this);
-    this.proc.stdout!.setEncoding('utf8').on('data', (s: string) => (this.out += s));
-    this.proc.stderr!.setEncoding('utf8').on('data', (s: string) => (this.err += s));
-    this.exited = new Promise((resolve) =>
-      this.proc.once('exit', (code) => {
-        running.delete(this);
-        resolve(code);
-      }),
-    );
-  }
-
-  type(...lines: string[]): this {
-    this.proc.stdin!.write(lines.map((l) => l + '\n').join(''));
-    return this;
-  }
-
-  /** End of input: the client says bye and exits. */
-  async end(): Promise<number | null> {
-    this.proc.stdin!.end();
-    return this.exited;
-  }
-
-  kill(): void {
-    this.proc.kill('SIGKILL');
-  }
-
-  lines(): string[] {
-    return this.out.split('\n');
-  }
-
-  count(text: string): number {
-    return this.out.split(text).length - 1;
-  }
-
-  /** Waits until the output holds `text` (`times` times), or fails showing what it did print. */
-  async waitFor(text: string | RegExp, times = 1, timeoutMs = 10_000): Promise<void> {
-    const found = () => (typeof text === 'string' ? this.count(text) >= times : text.test(this.out));
-    try {
-      await waitUntil(found, `${String(text)} in the output`, timeoutMs);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n--- stdout ---\n${this.out}--- stderr ---\n${this.err}`);
-    }
-  }
-}
-
-const running = new Set<Chorus>();
 let server: ServerHandle;
 
 beforeAll(async () => {
@@ -69,7 +11,7 @@ beforeAll(async () => {
 });
 
 afterEach(() => {
-  for (const c of running) c.kill();
+  killAllChorus();
 });
 
 afterAll(async () => {
@@ -140,6 +82,18 @@ describe('chorus, the console client (piped)', () => {
     const ann = await join('ann4');
     ann.type('!online');
     await ann.waitFor(/Online \(2\): (ann4, bob4|bob4, ann4)\n/);
+    await Promise.all([ann.end(), bob.end()]);
+  });
+
+  it('watches a nick with !watch and stops with !unwatch', async () => {
+    const ann = await join('ann20');
+    ann.type('!watch bob20');
+    await ann.waitFor('[SERVER]: watching bob20\n');
+    const bob = await join('bob20');
+    await ann.waitFor(/bob20 joined the chat|joined: .*bob20/);
+    ann.type('!watch cat20', '!unwatch bob20');
+    await ann.waitFor('[SERVER]: watching bob20 (online), cat20\n');
+    await ann.waitFor('[SERVER]: watching cat20\n');
     await Promise.all([ann.end(), bob.end()]);
   });
 

@@ -37,6 +37,25 @@ describe('rendering server frames', () => {
     expect(show({ type: 'left', room: '#dev', nick: 'bob' })).toEqual(['* bob left #dev']);
   });
 
+  it('shows a presence batch as one line, and a batch of one as before', () => {
+    const online = ['bob', 'cat', 'dan', 'eve', 'fay'];
+    expect(show({ type: 'presence', ts, online, offline: ['gus'] })).toEqual(['* 5 joined: bob, cat, dan and 2 more; 1 left: gus']);
+    // This user's own arrival is not news to it.
+    expect(show({ type: 'presence', ts, online: ['ann', 'bob'], offline: [] })).toEqual(['* 1 joined: bob']);
+    expect(show({ type: 'presence', event: 'online', nick: 'bob', ts, online: ['bob'], offline: [] })).toEqual(['* bob joined the chat']);
+    expect(show({ type: 'presence', ts, count: 1234 })).toEqual(['* 1234 online']);
+  });
+
+  it('keeps the old wording for one change in the text and legacy modes, and one line for a batch', () => {
+    const one = { type: 'presence', event: 'online', nick: 'bob', ts, online: ['bob'], offline: [] };
+    expect(renderFor(one, 'legacy', '')).toEqual(['[NEW CONNECTION] User bob connected.']);
+    expect(renderFor({ ...one, event: 'offline', online: [], offline: ['bob'] }, 'legacy', '')).toEqual(['[DISCONNECTED] User bob disconnected.']);
+    expect(renderFor(one, 'text', '')).toEqual(['[SERVER]: bob joined the chat.']);
+    const many = { type: 'presence', ts, online: ['bob', 'cat'], offline: ['dan'] };
+    expect(renderFor(many, 'legacy', '')).toEqual(['2 joined: bob, cat; 1 left: dan.']);
+    expect(renderFor({ type: 'presence', ts, count: 1500 }, 'text', '')).toEqual(['[SERVER]: 1500 online.']);
+  });
+
   it('shows errors with their code', () => {
     expect(show({ type: 'error', code: 'no_such_user', message: '@zed is not online' })).toEqual(['[ERROR] @zed is not online (no_such_user)']);
     expect(errorLine(ctx, 'unknown command !foo')).toBe('[ERROR] unknown command !foo');

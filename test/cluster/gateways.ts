@@ -4,10 +4,12 @@ import { afterAll, beforeAll } from 'vitest';
 import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
 import { startServer, type ServerHandle } from '../support/server.js';
 
-export type Store = { redis: string } | { cluster: string[] };
+export type Store = { redis: string } | { cluster: string[] } | { sentinels: string[]; master: string };
 
 export function storeArgs(store: Store): string[] {
-  return 'redis' in store ? ['--redis', store.redis] : ['--redis-cluster', store.cluster.join(',')];
+  if ('redis' in store) return ['--redis', store.redis];
+  if ('cluster' in store) return ['--redis-cluster', store.cluster.join(',')];
+  return ['--redis-sentinel', store.sentinels.join(','), '--redis-master', store.master];
 }
 
 /** Starts `count` gateways (one worker each) on a fresh key prefix; ids g1, g2, ... */

@@ -4,7 +4,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { connect, TestClient } from '../support/client.js';
+import type WebSocket from 'ws';
+import { RawClient, TestClient } from '../support/client.js';
 import { canConnect } from '../support/ports.js';
 import { startServer } from '../support/server.js';
 import { haproxyBin, haproxyCfg, haproxyEnv, startHaproxy, waitForServerStatus, type Balancer } from './haproxy.js';
@@ -19,7 +20,8 @@ const run = promisify(execFile);
 async function stubGateway(name: string) {
   let ready = true;
   // The balancer resets the server side of a client that hung up first (the port probes do).
-  const greet = (socket: net.Socket) => socket.on('error', () => {}).end(`${name}\n`);
+  // Reading (and dropping) what comes, the PROXY header included, lets the socket see its end.
+  const greet = (socket: net.Socket) => socket.on('error', () => {}).end(`${name}\n`).resume();
   const tcp = net.createServer(greet).listen(0, '127.0.0.1');
   const ws = net.createServer(greet).listen(0, '127.0.0.1');
   const health = http.createServer((req, res) => res.writeHead(req.url === '/readyz' && ready ? 200 : 503).end()).listen(0, '127.0.0.1');
@@ -91,8 +93,10 @@ describe('deploy/haproxy.cfg', () => {
     await waitForServerStatus(lb, 'gateway1', 'UP');
   }, 60_000);
 
-  it('carries JSON-line and WebSocket chat to a real gateway that reports ready', async () => {
-    const gateway = await startServer(); // memory engine: no Redis needed for one gateway
+  it('carries JSON-line and WebSocket chat to a real gateway, which sees each client\'s own address', async () => {
+    // memory engine: no Redis needed for one gateway. The balancer connects from loopback too,
+    // so the client's source port is what tells its address from the balancer's.
+    const gateway = await startServer(['--proxy-protocol', '--trusted-proxies', '127.0.0.1']);
     cleanup.push(async () => {
       await gateway.stop();
     });
@@ -100,11 +104,23 @@ describe('deploy/haproxy.cfg', () => {
     cleanup.push(() => lb.stop());
     await waitForServerStatus(lb, 'gateway1', 'UP');
 
-    const ann = await connect(lb.tcpPort, 'ann');
+    const ann = await RawClient.connect(lb.tcpPort);
     cleanup.push(async () => ann.close());
-    const bob = await TestClient.ws(lb.wsPort);
+    ann.write('{"type":"hello","nick":"ann"}\n');
+    await ann.waitFor('"welcome"');
+    const annRemote = `127.0.0.1:${ann.socket.localPort}`;
+    await gateway.waitForLog((l) => l.msg === 'connection' && l.remote === annRemote, `a connection log from ${annRemote}`);
+
+    let wsSocket: net.Socket | undefined;
+    const createConnection = () => (wsSocket = net.connect({ host: '127.0.0.1', port: lb.wsPort }));
+    const bob = await TestClient.ws(lb.wsPort, '127.0.0.1', { createConnection: createConnection as WebSocket.ClientOptions['createConnection'] });
     cleanup.push(async () => bob.close());
     expect(await bob.hello('bob')).toMatchObject({ type: 'welcome', nick: 'bob' });
+    const bobRemote = `127.0.0.1:${wsSocket!.localPort}`;
+    await gateway.waitForLog((l) => l.msg === 'connection' && l.remote === bobRemote, `a connection log from ${bobRemote}`);
+    // None of the gateway's clients shows up as the balancer (HAProxy's own ports differ from its clients').
+    const remotes = gateway.logs.filter((l) => l.msg === 'connection').map((l) => l.remote);
+    expect(remotes).toEqual([annRemote, bobRemote]);
   }, 30_000);
 
   it('stop() ends HAProxy and frees its ports', async () => {

@@ -60,64 +60,64 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('lets exactly one of many concurrent claims of a nick win, compared case-folded', async () => {
       const e = await make();
       const claims = ['Quang', 'quang', 'QUANG', 'quang', 'Quang'].map(claimOf);
-      const won = await Promise.all(claims.map((c) => e.presence.claim(c, 'new')));
+      const won = await Promise.all(claims.map((c) => e.claims.claim(c, 'new')));
       expect(won.filter(Boolean)).toHaveLength(1);
-      expect(await e.presence.count()).toBe(1);
+      expect(await e.online.count()).toBe(1);
     });
 
     it('lists online users with their nicks as typed and frees a nick on release', async () => {
       const e = await make();
       const ann = claimOf('Ann');
       const bob = claimOf('bob');
-      expect(await e.presence.claim(ann, 'new')).toBe(true);
-      expect(await e.presence.claim(bob, 'new')).toBe(true);
-      expect((await e.presence.online()).sort()).toEqual(['Ann', 'bob']);
-      await e.presence.release(ann);
-      expect(await e.presence.online()).toEqual(['bob']);
-      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(true);
+      expect(await e.claims.claim(ann, 'new')).toBe(true);
+      expect(await e.claims.claim(bob, 'new')).toBe(true);
+      expect((await e.online.list()).sort()).toEqual(['Ann', 'bob']);
+      await e.claims.release(ann);
+      expect(await e.online.list()).toEqual(['bob']);
+      expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(true);
     });
 
     it('keeps a detached nick reserved for its session only, with its rooms', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
-      await e.presence.join(room, ann);
-      await e.presence.detach(ann, 60_000);
-      expect(await e.presence.online()).toEqual([]);
-      expect(await e.presence.members(room)).toEqual([]);
-      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(false);
-      expect(await e.presence.claim({ ...ann, session: 'forged' }, 'resume')).toBe(false);
-      expect(await e.presence.claim(ann, 'resume')).toBe(true);
-      expect(await e.presence.online()).toEqual(['ann']);
-      expect(await e.presence.members(room)).toEqual(['ann']);
-      expect(await e.presence.rooms(ann.key)).toEqual([room]);
+      await e.claims.claim(ann, 'new');
+      await e.rooms.join(room, ann, 100);
+      await e.claims.detach(ann, 60_000);
+      expect(await e.online.list()).toEqual([]);
+      expect(await e.rooms.members(room)).toEqual([]);
+      expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(false);
+      expect(await e.claims.claim({ ...ann, session: 'forged' }, 'resume')).toBe(false);
+      expect(await e.claims.claim(ann, 'resume')).toBe(true);
+      expect(await e.online.list()).toEqual(['ann']);
+      expect(await e.rooms.members(room)).toEqual(['ann']);
+      expect(await e.rooms.of(ann.key)).toEqual([room]);
     });
 
     it('moves a nick to the connection that resumed it, and ignores the one it left', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
-      await e.presence.join(room, ann);
+      await e.claims.claim(ann, 'new');
+      await e.rooms.join(room, ann, 100);
       // The client resumed before its old connection was noticed to be gone.
       const again = reconnected(ann);
-      expect(await e.presence.claim(again, 'resume')).toBe(true);
-      expect(await e.presence.detach(ann, 60_000)).toBe(false);
-      expect(await e.presence.release(ann)).toBe(false);
-      expect(await e.presence.online()).toEqual(['ann']);
-      expect(await e.presence.count()).toBe(1);
-      expect(await e.presence.members(room)).toEqual(['ann']);
-      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(false);
+      expect(await e.claims.claim(again, 'resume')).toBe(true);
+      expect(await e.claims.detach(ann, 60_000)).toBe(false);
+      expect(await e.claims.release(ann)).toBe(false);
+      expect(await e.online.list()).toEqual(['ann']);
+      expect(await e.online.count()).toBe(1);
+      expect(await e.rooms.members(room)).toEqual(['ann']);
+      expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(false);
       // The old connection can act for ann no more; the new one can.
-      await expect(e.presence.join(roomKey(parseRoom('#ops')), ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
-      await expect(e.presence.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed' });
+      await expect(e.rooms.join(roomKey(parseRoom('#ops')), ann, 100)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.rooms.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed' });
       await expect(e.history.post(draft(ann, roomAt, 'stale'))).rejects.toMatchObject({ code: 'not_in_room' });
       await expect(e.history.post(draft(again, roomAt, 'still here'))).resolves.toMatchObject({ duplicate: false });
-      expect(await e.presence.members(room)).toEqual(['ann']);
-      expect(await e.presence.rooms(ann.key)).toEqual([room]);
-      expect(await e.presence.release(again)).toBe(true);
-      expect(await e.presence.online()).toEqual([]);
-      expect(await e.presence.members(room)).toEqual([]);
-      expect(await e.presence.claim(claimOf('ann'), 'new')).toBe(true);
+      expect(await e.rooms.members(room)).toEqual(['ann']);
+      expect(await e.rooms.of(ann.key)).toEqual([room]);
+      expect(await e.claims.release(again)).toBe(true);
+      expect(await e.online.list()).toEqual([]);
+      expect(await e.rooms.members(room)).toEqual([]);
+      expect(await e.claims.claim(claimOf('ann'), 'new')).toBe(true);
     });
 
     it('tells the connection a resume took the nick from to go, once, on the user\'s channel', async () => {
@@ -125,11 +125,11 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const t = tap(e);
       const ann = claimOf('ann');
       await e.bus.subscribe(`@${ann.key}`);
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const again = reconnected(ann);
-      expect(await e.presence.claim(again, 'resume')).toBe(true);
+      expect(await e.claims.claim(again, 'resume')).toBe(true);
       // A resume retried on the connection that holds the nick already takes it from no one.
-      expect(await e.presence.claim(again, 'resume')).toBe(true);
+      expect(await e.claims.claim(again, 'resume')).toBe(true);
       await e.bus.publish(`@${ann.key}`, { id: '', ts: Date.now(), from: 'bob', line: Buffer.from('{"type":"marker"}\n') });
       await t.until(2);
       expect(t.seen.map((s) => s.address)).toEqual(['@ann', '@ann']);
@@ -143,54 +143,93 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const e = await make();
       const ops = roomKey(parseRoom('#ops'));
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
-      await e.presence.join(room, ann);
-      await e.presence.detach(ann, 60_000);
-      await expect(e.presence.join(ops, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
-      await expect(e.presence.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
-      expect(await e.presence.members(ops)).toEqual([]);
-      expect(await e.presence.members(room)).toEqual([]);
+      await e.claims.claim(ann, 'new');
+      await e.rooms.join(room, ann, 100);
+      await e.claims.detach(ann, 60_000);
+      await expect(e.rooms.join(ops, ann, 100)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      await expect(e.rooms.leave(room, ann)).rejects.toMatchObject({ code: 'resume_failed', fatal: true });
+      expect(await e.rooms.members(ops)).toEqual([]);
+      expect(await e.rooms.members(room)).toEqual([]);
       // What a resume gets back is what the user had when the connection dropped.
-      expect(await e.presence.rooms(ann.key)).toEqual([room]);
-      expect(await e.presence.claim(reconnected(ann), 'resume')).toBe(true);
-      expect(await e.presence.members(room)).toEqual(['ann']);
+      expect(await e.rooms.of(ann.key)).toEqual([room]);
+      expect(await e.claims.claim(reconnected(ann), 'resume')).toBe(true);
+      expect(await e.rooms.members(room)).toEqual(['ann']);
       const bob = claimOf('bob');
-      await e.presence.claim(bob, 'new');
-      await e.presence.release(bob);
-      await expect(e.presence.join(ops, bob)).rejects.toMatchObject({ code: 'resume_failed' });
-      expect(await e.presence.members(ops)).toEqual([]);
+      await e.claims.claim(bob, 'new');
+      await e.claims.release(bob);
+      await expect(e.rooms.join(ops, bob, 100)).rejects.toMatchObject({ code: 'resume_failed' });
+      expect(await e.rooms.members(ops)).toEqual([]);
     });
 
     it('refuses claims and joins once it has begun to stop', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const stopping = e.stop();
-      await expect(e.presence.claim(claimOf('bob'), 'new')).rejects.toMatchObject({ code: 'unavailable' });
-      await expect(e.presence.join(room, ann)).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(e.claims.claim(claimOf('bob'), 'new')).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(e.rooms.join(room, ann, 100)).rejects.toMatchObject({ code: 'unavailable' });
       await stopping;
     });
 
     it('frees a detached nick once the grace period is over', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
-      await e.presence.detach(ann, 50);
-      await waitUntil(() => e.presence.claim(claimOf('ann'), 'new'), 'the nick to be free after the grace period');
+      await e.claims.claim(ann, 'new');
+      await e.claims.detach(ann, 50);
+      await waitUntil(() => e.claims.claim(claimOf('ann'), 'new'), 'the nick to be free after the grace period');
+    });
+
+    it('pages the online list: everyone on some page, and a small list whole', async () => {
+      const e = await make();
+      const users = Array.from({ length: 250 }, (_, i) => claimOf(`u${i}`));
+      await Promise.all(users.map((c) => e.claims.claim(c, 'new')));
+      const seen = new Set<string>();
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await e.online.page(cursor, 40);
+        page.nicks.forEach((n) => seen.add(n));
+        cursor = page.next;
+        pages++;
+      } while (cursor !== undefined && pages < 100);
+      expect(seen.size).toBe(250);
+      expect(pages).toBeGreaterThan(2);
+      const whole = await e.online.page(undefined, 1000);
+      expect(new Set(whole.nicks).size).toBe(250);
+      expect(whole.next).toBeUndefined();
+      await expect(e.online.page('made-up', 10)).rejects.toMatchObject({ code: 'bad_frame' });
+    });
+
+    it('tells which users are online now: not those away in a grace period, nor strangers', async () => {
+      const e = await make();
+      const [ann, bob] = [claimOf('ann'), claimOf('bob')];
+      await e.claims.claim(ann, 'new');
+      await e.claims.claim(bob, 'new');
+      await e.claims.detach(bob, 60_000);
+      expect(await e.online.among([ann.key, bob.key, claimOf('cat').key])).toEqual([ann.key]);
+      expect(await e.online.among([])).toEqual([]);
     });
 
     it('tracks room membership', async () => {
       const e = await make();
       const ann = claimOf('ann');
       const bob = claimOf('bob');
-      await e.presence.claim(ann, 'new');
-      await e.presence.claim(bob, 'new');
-      expect(await e.presence.join(room, ann)).toEqual(['ann']);
-      expect((await e.presence.join(room, bob)).sort()).toEqual(['ann', 'bob']);
-      expect(await e.presence.leave(room, ann)).toBe(true);
-      expect(await e.presence.leave(room, ann)).toBe(false);
-      expect(await e.presence.members(room)).toEqual(['bob']);
-      expect(await e.presence.rooms(bob.key)).toEqual([room]);
+      await e.claims.claim(ann, 'new');
+      await e.claims.claim(bob, 'new');
+      expect(await e.rooms.join(room, ann, 10)).toEqual({ count: 1, members: ['ann'] });
+      const second = await e.rooms.join(room, bob, 10);
+      expect(second.count).toBe(2);
+      expect(second.members?.sort()).toEqual(['ann', 'bob']);
+      // Past `listUpTo`, only the count: a big room's list is never fetched.
+      const cat = claimOf('cat');
+      await e.claims.claim(cat, 'new');
+      expect(await e.rooms.join(room, cat, 2)).toEqual({ count: 3 });
+      await e.rooms.leave(room, cat);
+      expect(await e.rooms.leave(room, ann)).toBe(true);
+      expect(await e.rooms.leave(room, ann)).toBe(false);
+      expect(await e.rooms.members(room)).toEqual(['bob']);
+      expect(await e.rooms.size(room)).toBe(1);
+      expect(await e.rooms.of(bob.key)).toEqual([room]);
     });
 
     it('posts a message: files it, publishes the same bytes to subscribers, in id order', async () => {
@@ -198,7 +237,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const t = tap(e);
       await e.bus.subscribe('*');
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const first = await e.history.post(draft(ann, '*', 'one'));
       const second = await e.history.post(draft(ann, '*', 'two "quoted" ☃'));
       expect(e.history.isAfter(second.id, first.id)).toBe(true);
@@ -217,7 +256,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('pages history back with before and limit, oldest first', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const ids: string[] = [];
       for (let i = 0; i < 7; i++) ids.push((await e.history.post(draft(ann, '*', `m${i}`))).id);
       expect((await e.history.range('*', ann.key, undefined, 3)).map((m) => m.id)).toEqual(ids.slice(4));
@@ -229,7 +268,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('caps history at its limit', async () => {
       const e = await make(5);
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       for (let i = 0; i < 400; i++) await e.history.post(draft(ann, '*', `m${i}`));
       const kept = await e.history.range('*', ann.key, undefined, 100);
       // Redis trims streams approximately (MAXLEN ~), so allow its slack but no unbounded growth.
@@ -243,8 +282,8 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const t = tap(e);
       const ann = claimOf('ann');
       const bob = claimOf('Bob');
-      await e.presence.claim(ann, 'new');
-      await e.presence.claim(bob, 'new');
+      await e.claims.claim(ann, 'new');
+      await e.claims.claim(bob, 'new');
       await e.bus.subscribe(`@${bob.key}`);
       const toBob = await e.history.post(draft(ann, `@${bob.key}`, 'hi bob'));
       const toAnn = await e.history.post(draft(bob, `@${ann.key}`, 'hi ann'));
@@ -261,11 +300,11 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('refuses a private message to nobody and a room message from a non-member', async () => {
       const e = await make();
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       await expect(e.history.post(draft(ann, '@ghost', 'hello?'))).rejects.toMatchObject({ code: 'no_such_user' });
       await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toBeInstanceOf(ChorusError);
       await expect(e.history.post(draft(ann, roomAt, 'hello?'))).rejects.toMatchObject({ code: 'not_in_room' });
-      await e.presence.join(room, ann);
+      await e.rooms.join(room, ann, 100);
       await expect(e.history.post(draft(ann, roomAt, 'hello!'))).resolves.toMatchObject({ duplicate: false });
     });
 
@@ -274,7 +313,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const t = tap(e);
       await e.bus.subscribe('*');
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const first = await e.history.post(draft(ann, '*', 'once', { dedupe: `${ann.session}:r1` }));
       const again = await e.history.post(draft(ann, '*', 'once', { dedupe: `${ann.session}:r1` }));
       const other = await e.history.post(draft(ann, '*', 'twice', { dedupe: `${ann.session}:r2` }));
@@ -288,8 +327,8 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       const e = await make();
       const ann = claimOf('ann');
       const bob = claimOf('bob');
-      await e.presence.claim(ann, 'new');
-      await e.presence.claim(bob, 'new');
+      await e.claims.claim(ann, 'new');
+      await e.claims.claim(bob, 'new');
       const ref = { dedupe: `${ann.session}:r1` };
       const toAll = await e.history.post(draft(ann, '*', 'hi all', ref));
       const toBob = await e.history.post(draft(ann, '@bob', 'hi bob', ref));
@@ -321,7 +360,7 @@ export function engineContract(name: string, factory: () => EngineFactory): void
     it('stores nothing with history off but still assigns increasing ids', async () => {
       const e = await make(0);
       const ann = claimOf('ann');
-      await e.presence.claim(ann, 'new');
+      await e.claims.claim(ann, 'new');
       const a = await e.history.post(draft(ann, '*', 'a'));
       const b = await e.history.post(draft(ann, '*', 'b'));
       expect(e.history.isAfter(b.id, a.id)).toBe(true);

@@ -1,5 +1,5 @@
 // Helpers of the Redis engine tests that run several gateways against one store.
-import type { Engine, Envelope } from '../../src/engine/types.js';
+import type { Engine, Envelope, PresenceChange } from '../../src/engine/types.js';
 import { messageTail } from '../../src/protocol/encode.js';
 import type { Address } from '../../src/protocol/names.js';
 import { waitUntil } from '../support/wait.js';
@@ -32,5 +32,12 @@ export async function eventually<T>(check: () => Promise<T>, deadlineMs = 5_000)
 export function tap(engine: Engine): Array<{ address: Address; env: Envelope }> {
   const seen: Array<{ address: Address; env: Envelope }> = [];
   engine.bus.onEnvelope((address, env) => seen.push({ address, env }));
+  return seen;
+}
+
+/** Every presence change an engine reports on its own (a reap, a write-back after one). */
+export function changesOf(engine: Engine): PresenceChange[] {
+  const seen: PresenceChange[] = [];
+  engine.online.onChange((change) => seen.push(change));
   return seen;
 }

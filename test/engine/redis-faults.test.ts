@@ -10,13 +10,13 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisEngine, type RedisEngineOptions } from '../../src/engine/redis/index.js';
-import type { Engine, Posted } from '../../src/engine/types.js';
+import type { Engine, Posted, PresenceChange } from '../../src/engine/types.js';
 import { messageJson } from '../../src/protocol/encode.js';
 import { asChorusError } from '../../src/protocol/errors.js';
 import { parseRoom, roomAddress, roomKey, type Address } from '../../src/protocol/names.js';
 import { startRedis, startRedisCluster, type RedisClusterHandle, type RedisServer } from '../support/redis.js';
 import { claimOf, reconnected } from './contract.js';
-import { draft, eventually, tap } from './helpers.js';
+import { changesOf, draft, eventually, tap } from './helpers.js';
 
 const log = pino({ level: 'silent' });
 const devKey = roomKey(parseRoom('#Dev'));
@@ -109,10 +109,11 @@ const { pino } = await import('pino');
 const { createRedisEngine } = await import(${JSON.stringify(engineUrl)});
 const spec = JSON.parse(process.env.CHORUS_TEST_GATEWAY);
 const engine = createRedisEngine({ ...spec.engine, log: pino({ level: 'silent' }) });
+engine.online.onChange((change) => process.stdout.write('change ' + JSON.stringify(change) + '\\n'));
 await engine.start();
 for (const user of spec.users) {
-  if (!(await engine.presence.claim(user.claim, 'new'))) throw new Error('claim refused: ' + user.claim.nick);
-  for (const room of user.rooms) await engine.presence.join(room, user.claim);
+  if (!(await engine.claims.claim(user.claim, 'new'))) throw new Error('claim refused: ' + user.claim.nick);
+  for (const room of user.rooms) await engine.rooms.join(room, user.claim, 100);
 }
 process.stdout.write('ready\\n');
 setInterval(() => {}, 60_000);
@@ -120,6 +121,8 @@ setInterval(() => {}, 60_000);
 
 interface ChildGateway {
   readonly process: ChildProcess;
+  /** The presence changes its engine reported on its own (for its gateway to announce). */
+  readonly changes: PresenceChange[];
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
@@ -135,6 +138,13 @@ async function startChildGateway(
   children.add(proc);
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
   let output = '';
+  const changes: PresenceChange[] = [];
+  let partial = '';
+  proc.stdout!.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) if (line.startsWith('change ')) changes.push(JSON.parse(line.slice(7)) as PresenceChange);
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`child gateway not ready:\n${output}`)), 15_000);
     const onData = (chunk: Buffer) => {
@@ -153,6 +163,7 @@ async function startChildGateway(
   });
   return {
     process: proc,
+    changes,
     async kill(signal) {
       if (proc.exitCode !== null || proc.signalCode !== null) return;
       proc.kill(signal);
@@ -207,12 +218,12 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const chat = system();
     const [a, b] = [await chat.gateway(), await chat.gateway()];
     const ann = claimOf('Ann');
-    expect(await a.presence.claim(ann, 'new')).toBe(true);
-    expect(await b.presence.claim(claimOf('ANN'), 'new')).toBe(false);
-    expect(await b.presence.online()).toEqual(['Ann']);
-    expect(await b.presence.count()).toBe(1);
-    await a.presence.release(ann);
-    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(true);
+    expect(await a.claims.claim(ann, 'new')).toBe(true);
+    expect(await b.claims.claim(claimOf('ANN'), 'new')).toBe(false);
+    expect(await b.online.list()).toEqual(['Ann']);
+    expect(await b.online.count()).toBe(1);
+    await a.claims.release(ann);
+    expect(await b.claims.claim(claimOf('ann'), 'new')).toBe(true);
   });
 
   it('keeps a user who resumed on another gateway when her old connection there detaches late', async () => {
@@ -220,16 +231,16 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const [a, b] = [await chat.gateway(), await chat.gateway()];
     const ann = claimOf('ann');
     const bob = claimOf('bob');
-    await a.presence.claim(ann, 'new');
-    await a.presence.join(devKey, ann);
-    await b.presence.claim(bob, 'new');
+    await a.claims.claim(ann, 'new');
+    await a.rooms.join(devKey, ann, 100);
+    await b.claims.claim(bob, 'new');
     const again = reconnected(ann);
-    expect(await b.presence.claim(again, 'resume')).toBe(true);
-    expect(await a.presence.detach(ann, 60_000)).toBe(false);
-    expect((await a.presence.online()).sort()).toEqual(['ann', 'bob']);
-    expect(await a.presence.count()).toBe(2);
-    expect(await a.presence.members(devKey)).toEqual(['ann']);
-    expect(await a.presence.claim(claimOf('Ann'), 'new')).toBe(false);
+    expect(await b.claims.claim(again, 'resume')).toBe(true);
+    expect(await a.claims.detach(ann, 60_000)).toBe(false);
+    expect((await a.online.list()).sort()).toEqual(['ann', 'bob']);
+    expect(await a.online.count()).toBe(2);
+    expect(await a.rooms.members(devKey)).toEqual(['ann']);
+    expect(await a.claims.claim(claimOf('Ann'), 'new')).toBe(false);
     await expect(b.history.post(draft(bob, '@ann', 'still there?'))).resolves.toMatchObject({ duplicate: false });
     await expect(b.history.post(draft(again, dev, 'yes'))).resolves.toMatchObject({ duplicate: false });
     const raw = new Redis(redis.url);
@@ -253,14 +264,14 @@ describe('Redis engine, gateways on one standalone Redis', () => {
       engines.push(a);
       await a.start();
       const ann = claimOf('ann');
-      await a.presence.claim(ann, 'new');
-      await a.presence.join(devKey, ann);
-      const detached = a.presence.detach(ann, 60_000);
+      await a.claims.claim(ann, 'new');
+      await a.rooms.join(devKey, ann, 100);
+      const detached = a.claims.detach(ann, 60_000);
       await eventually(async () => expect(await raw.pttl(`${chat.options().prefix}{u:ann}:nick`)).toBeGreaterThan(0));
-      expect(await b.presence.claim(reconnected(ann), 'resume')).toBe(true);
+      expect(await b.claims.claim(reconnected(ann), 'resume')).toBe(true);
       expect(await detached).toBe(true);
-      expect(await b.presence.online()).toEqual(['ann']);
-      expect(await b.presence.members(devKey)).toEqual(['ann']);
+      expect(await b.online.list()).toEqual(['ann']);
+      expect(await b.rooms.members(devKey)).toEqual(['ann']);
     } finally {
       raw.disconnect();
       await slow.close();
@@ -273,8 +284,8 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const seen = tap(a);
     const ann = claimOf('ann');
     const bob = claimOf('bob');
-    await a.presence.claim(ann, 'new');
-    await b.presence.claim(bob, 'new');
+    await a.claims.claim(ann, 'new');
+    await b.claims.claim(bob, 'new');
     await Promise.all([a.bus.subscribe('*'), a.bus.subscribe('@ann')]);
     const sent: Record<string, string[]> = { '*': [], '@ann': [] };
     const post = async (to: Address, text: string) => sent[to]!.push((await b.history.post(draft(bob, to, text))).id);
@@ -306,11 +317,11 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const seenB = tap(b);
     const ann = claimOf('ann');
     const bob = claimOf('Bob');
-    await a.presence.claim(ann, 'new');
-    await b.presence.claim(bob, 'new');
+    await a.claims.claim(ann, 'new');
+    await b.claims.claim(bob, 'new');
     await Promise.all([a.bus.subscribe('*'), b.bus.subscribe('*'), b.bus.subscribe('@bob'), b.bus.subscribe(dev)]);
-    await b.presence.join(devKey, bob);
-    await a.presence.join(devKey, ann);
+    await b.rooms.join(devKey, bob, 100);
+    await a.rooms.join(devKey, ann, 100);
 
     const posts = [draft(ann, '*', 'hello "all" ☃\n'), draft(ann, '@bob', 'psst'), draft(ann, dev, 'dev talk')];
     const acks: Posted[] = [];
@@ -331,7 +342,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const seen = tap(a);
     await a.bus.subscribe('*');
     const ann = claimOf('ann');
-    await a.presence.claim(ann, 'new');
+    await a.claims.claim(ann, 'new');
     const d = draft(ann, '*', 'retry me', { dedupe: `${ann.session}:r1` });
     const results = await Promise.all(Array.from({ length: 8 }, () => a.history.post(d)));
     expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
@@ -346,8 +357,8 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const a = await chat.gateway();
     const ann = claimOf('ann');
     const bob = claimOf('bob');
-    await a.presence.claim(ann, 'new');
-    await a.presence.claim(bob, 'new');
+    await a.claims.claim(ann, 'new');
+    await a.claims.claim(bob, 'new');
     const first = await a.history.post(draft(ann, '@bob', 'one'));
     // Push ann's inbox ids an hour ahead, as a Redis node with a fast clock would.
     const future = Date.now() + 3_600_000;
@@ -370,7 +381,7 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const ops: Array<[string, number]> = [];
     a.onOperation((op, seconds) => ops.push([op, seconds]));
     const ann = claimOf('ann');
-    await a.presence.claim(ann, 'new');
+    await a.claims.claim(ann, 'new');
     await a.history.post(draft(ann, '*', 'hi'));
     await a.history.range('*', ann.key, undefined, 5);
     // The heartbeat is timed too ('heartbeat', 'reap'), whenever it runs.
@@ -382,110 +393,101 @@ describe('Redis engine, gateways on one standalone Redis', () => {
   it('takes the users of a gateway that died offline within seconds, announces it, and keeps their nicks for a resume', async () => {
     const chat = system({ graceMs: 30_000 });
     const b = await chat.gateway();
-    const seen = tap(b);
-    await b.bus.subscribe('*');
+    const seen = changesOf(b);
     const ann = claimOf('ann');
     const zoe = claimOf('Zoë');
     const doomed = await startChildGateway(chat.options(), [
       { claim: ann, rooms: [devKey] },
       { claim: zoe, rooms: [] },
     ]);
-    expect((await b.presence.online()).sort()).toEqual(['Zoë', 'ann']);
-    expect(await b.presence.members(devKey)).toEqual(['ann']);
+    expect((await b.online.list()).sort()).toEqual(['Zoë', 'ann']);
+    expect(await b.rooms.members(devKey)).toEqual(['ann']);
 
     await doomed.kill('SIGKILL');
     const killedAt = Date.now();
-    await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+    await eventually(async () => expect(await b.online.list()).toEqual([]), 5_000);
     expect(Date.now() - killedAt).toBeLessThan(leaseMs + 2_000);
-    expect(await b.presence.members(devKey)).toEqual([]);
+    expect(await b.rooms.members(devKey)).toEqual([]);
+    // Reported to the reaping gateway, whose announcer publishes them with its own users' changes.
     await eventually(async () => expect(seen).toHaveLength(2));
-    const frames = seen.map(({ address, env }) => ({ address, from: env.from, id: env.id, frame: JSON.parse(env.line.toString()) }));
-    expect(frames.sort((x, y) => x.from.localeCompare(y.from))).toEqual([
-      { address: '*', from: 'ann', id: '', frame: { type: 'presence', event: 'offline', nick: 'ann', ts: expect.any(Number) } },
-      { address: '*', from: 'zoë', id: '', frame: { type: 'presence', event: 'offline', nick: 'Zoë', ts: expect.any(Number) } },
+    expect([...seen].sort((x, y) => x.key.localeCompare(y.key))).toEqual([
+      { event: 'offline', key: 'ann', nick: 'ann' },
+      { event: 'offline', key: 'zoë', nick: 'Zoë' },
     ]);
 
     // Reserved for the sessions that held them, as after a detach: a resume on b gets ann's rooms back.
-    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
-    expect(await b.presence.claim(ann, 'resume')).toBe(true);
-    expect(await b.presence.members(devKey)).toEqual(['ann']);
-    expect(await b.presence.online()).toEqual(['ann']);
+    expect(await b.claims.claim(claimOf('ann'), 'new')).toBe(false);
+    expect(await b.claims.claim(ann, 'resume')).toBe(true);
+    expect(await b.rooms.members(devKey)).toEqual(['ann']);
+    expect(await b.online.list()).toEqual(['ann']);
   });
 
   it('reaps the users of its previous run when a gateway restarts at once under the same id', async () => {
     // A lease far longer than the test: only the restarted gateway itself can clean up.
     const chat = system({ leaseMs: 10_000, graceMs: 1_500 });
     const b = await chat.gateway();
-    const seen = tap(b);
-    await b.bus.subscribe('*');
     const ann = claimOf('ann');
     const options = chat.options();
     const first = await startChildGateway(options, [{ claim: ann, rooms: [devKey] }]);
-    expect(await b.presence.online()).toEqual(['ann']);
+    expect(await b.online.list()).toEqual(['ann']);
 
     await first.kill('SIGKILL');
     const second = createRedisEngine({ ...options, log });
+    const seen = changesOf(second);
     engines.push(second);
     await second.start();
-    expect(await b.presence.online()).toEqual([]);
-    expect(await b.presence.members(devKey)).toEqual([]);
-    await eventually(async () =>
-      expect(seen.map(({ env }) => JSON.parse(env.line.toString()))).toEqual([
-        expect.objectContaining({ type: 'presence', event: 'offline', nick: 'ann' }),
-      ]),
-    );
+    expect(await b.online.list()).toEqual([]);
+    expect(await b.rooms.members(devKey)).toEqual([]);
+    await eventually(async () => expect(seen).toEqual([{ event: 'offline', key: 'ann', nick: 'ann' }]));
     // Reserved for a resume through the grace period, then free.
-    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
-    await eventually(async () => expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(true), 5_000);
+    expect(await b.claims.claim(claimOf('ann'), 'new')).toBe(false);
+    await eventually(async () => expect(await b.claims.claim(claimOf('ann'), 'new')).toBe(true), 5_000);
   });
 
   it('gives a gateway that was cut off past its lease its users back, and announces them again', async () => {
     const chat = system();
     const b = await chat.gateway();
-    const seen = tap(b);
-    await b.bus.subscribe('*');
+    const seen = changesOf(b);
     const ann = claimOf('ann');
     const frozen = await startChildGateway(chat.options(), [{ claim: ann, rooms: [devKey] }]);
     await frozen.kill('SIGSTOP');
-    await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+    await eventually(async () => expect(await b.online.list()).toEqual([]), 5_000);
     await frozen.kill('SIGCONT');
-    await eventually(async () => expect(await b.presence.online()).toEqual(['ann']), 5_000);
-    expect(await b.presence.members(devKey)).toEqual(['ann']);
-    expect(await b.presence.claim(claimOf('ann'), 'new')).toBe(false);
-    await eventually(async () => expect(seen.map(({ env }) => JSON.parse(env.line.toString()).event)).toEqual(['offline', 'online']));
+    await eventually(async () => expect(await b.online.list()).toEqual(['ann']), 5_000);
+    expect(await b.rooms.members(devKey)).toEqual(['ann']);
+    expect(await b.claims.claim(claimOf('ann'), 'new')).toBe(false);
+    // Offline by the reaper, online again by the gateway that was cut off: each announces its own.
+    await eventually(async () => expect(seen.map((c) => c.event)).toEqual(['offline']));
+    await eventually(async () => expect(frozen.changes.map((c) => c.event)).toEqual(['online']));
   });
 
   it('writes back and announces the users of a gateway that was cut off from Redis and reaped meanwhile', async () => {
     const chat = system();
     const b = await chat.gateway();
-    const seen = tap(b);
-    await b.bus.subscribe('*');
+    const seen = changesOf(b);
     const proxy = await startProxy(redis.port);
     try {
       const a = createRedisEngine({ ...chat.options(), url: proxy.url, log });
+      const seenByA = changesOf(a);
       engines.push(a);
       await a.start();
       const ann = claimOf('ann');
-      await a.presence.claim(ann, 'new');
-      await a.presence.join(devKey, ann);
+      await a.claims.claim(ann, 'new');
+      await a.rooms.join(devKey, ann, 100);
       await a.bus.subscribe('@ann');
       const seenA = tap(a);
 
       proxy.cut();
       await eventually(async () => expect(a.up).toBe(false));
-      await eventually(async () => expect(await b.presence.online()).toEqual([]), 5_000);
+      await eventually(async () => expect(await b.online.list()).toEqual([]), 5_000);
       proxy.heal();
       await eventually(async () => expect(a.up).toBe(true), 10_000);
-      expect(await b.presence.online()).toEqual(['ann']);
-      expect(await b.presence.members(devKey)).toEqual(['ann']);
-      await eventually(async () =>
-        expect(seen.map(({ env }) => JSON.parse(env.line.toString()))).toEqual([
-          expect.objectContaining({ event: 'offline', nick: 'ann' }),
-          expect.objectContaining({ event: 'online', nick: 'ann' }),
-        ]),
-      );
+      expect(await b.online.list()).toEqual(['ann']);
+      expect(await b.rooms.members(devKey)).toEqual(['ann']);
+      await eventually(async () => expect(seen).toEqual([{ event: 'offline', key: 'ann', nick: 'ann' }]));
+      await eventually(async () => expect(seenByA).toEqual([{ event: 'online', key: 'ann', nick: 'ann' }]));
       const bob = claimOf('bob');
-      await b.presence.claim(bob, 'new');
+      await b.claims.claim(bob, 'new');
       const sent = await b.history.post(draft(bob, '@ann', 'still there?'));
       await eventually(async () => expect(seenA.map((s) => s.env.id)).toEqual([sent.id]));
     } finally {
@@ -502,18 +504,18 @@ describe('Redis engine, gateways on one standalone Redis', () => {
       engines.push(a);
       await a.start();
       const [ann, bob, cat] = [claimOf('ann'), claimOf('bob'), claimOf('cat')];
-      for (const c of [ann, bob, cat]) await a.presence.claim(c, 'new');
+      for (const c of [ann, bob, cat]) await a.claims.claim(c, 'new');
       proxy.cut();
       await eventually(async () => expect(a.up).toBe(false));
-      await expect(a.presence.release(bob)).rejects.toMatchObject({ code: 'unavailable' });
-      await expect(a.presence.detach(cat, 60_000)).rejects.toMatchObject({ code: 'unavailable' });
-      expect((await b.presence.online()).sort()).toEqual(['ann', 'bob', 'cat']);
+      await expect(a.claims.release(bob)).rejects.toMatchObject({ code: 'unavailable' });
+      await expect(a.claims.detach(cat, 60_000)).rejects.toMatchObject({ code: 'unavailable' });
+      expect((await b.online.list()).sort()).toEqual(['ann', 'bob', 'cat']);
       proxy.heal();
       await eventually(async () => expect(a.up).toBe(true), 10_000);
-      expect(await b.presence.online()).toEqual(['ann']);
-      expect(await b.presence.claim(claimOf('Bob'), 'new')).toBe(true);
-      expect(await b.presence.claim(claimOf('Cat'), 'new')).toBe(false);
-      expect(await b.presence.claim(cat, 'resume')).toBe(true);
+      expect(await b.online.list()).toEqual(['ann']);
+      expect(await b.claims.claim(claimOf('Bob'), 'new')).toBe(true);
+      expect(await b.claims.claim(claimOf('Cat'), 'new')).toBe(false);
+      expect(await b.claims.claim(cat, 'resume')).toBe(true);
     } finally {
       await proxy.close();
     }
@@ -536,8 +538,8 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     const chat = system();
     const a = await chat.gateway();
     const ann = claimOf('ann');
-    await a.presence.claim(ann, 'new');
-    await a.presence.release(ann);
+    await a.claims.claim(ann, 'new');
+    await a.claims.release(ann);
     const raw = new Redis(redis.url);
     try {
       const { prefix } = chat.options();
@@ -559,16 +561,16 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     a.onStatus((up) => statuses.push(up));
     const seen = tap(a);
     const ann = claimOf('ann');
-    await a.presence.claim(ann, 'new');
-    await a.presence.join(devKey, ann);
+    await a.claims.claim(ann, 'new');
+    await a.rooms.join(devKey, ann, 100);
     await Promise.all([a.bus.subscribe('*'), a.bus.subscribe('@ann'), a.bus.subscribe(dev)]);
 
     await redis.kill();
     await eventually(async () => expect(a.up).toBe(false));
     const started = Date.now();
     const failures = await Promise.allSettled([
-      a.presence.online(),
-      a.presence.claim(claimOf('bob'), 'new'),
+      a.online.list(),
+      a.claims.claim(claimOf('bob'), 'new'),
       a.history.post(draft(ann, '*', 'lost')),
       a.bus.publish('*', { id: '', ts: Date.now(), from: 'ann', line: Buffer.from('{}\n') }),
     ]);
@@ -581,15 +583,15 @@ describe('Redis engine, gateways on one standalone Redis', () => {
     await redis.start();
     await eventually(async () => expect(a.up).toBe(true), 10_000);
     expect(statuses).toEqual([false, true]);
-    expect(await a.presence.online()).toEqual(['ann']);
-    expect(await a.presence.members(devKey)).toEqual(['ann']);
-    expect(await a.presence.rooms(ann.key)).toEqual([devKey]);
+    expect(await a.online.list()).toEqual(['ann']);
+    expect(await a.rooms.members(devKey)).toEqual(['ann']);
+    expect(await a.rooms.of(ann.key)).toEqual([devKey]);
 
     const b = await chat.gateway();
-    expect(await b.presence.claim(claimOf('Ann'), 'new')).toBe(false);
+    expect(await b.claims.claim(claimOf('Ann'), 'new')).toBe(false);
     const bob = claimOf('bob');
-    await b.presence.claim(bob, 'new');
-    await b.presence.join(devKey, bob);
+    await b.claims.claim(bob, 'new');
+    await b.rooms.join(devKey, bob, 100);
     const posted = [await b.history.post(draft(bob, '@ann', 'back?')), await b.history.post(draft(bob, dev, 'back!')), await b.history.post(draft(bob, '*', 'hi all'))];
     await eventually(async () => expect(seen.map((s) => s.env.id)).toEqual(posted.map((p) => p.id)));
     expect(seen.map((s) => s.address)).toEqual(['@ann', dev, '*']);
@@ -622,17 +624,17 @@ describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
     const [a, b] = await gateways(2);
     const seen = tap(b!);
     const sender = claimOf('Sender');
-    await a!.presence.claim(sender, 'new');
+    await a!.claims.claim(sender, 'new');
     // Enough users and rooms that every master owns some of their slots; one nick not ASCII.
     const users = [...Array.from({ length: 12 }, (_, i) => claimOf(`user${i}`)), claimOf('Đặng')];
     const rooms = Array.from({ length: 12 }, (_, i) => roomKey(parseRoom(`#room${i}`)));
     for (const user of users) {
-      expect(await b!.presence.claim(user, 'new')).toBe(true);
+      expect(await b!.claims.claim(user, 'new')).toBe(true);
       await b!.bus.subscribe(`@${user.key}`);
     }
     for (const room of rooms) {
-      await b!.presence.join(room, users[0]!);
-      await a!.presence.join(room, sender);
+      await b!.rooms.join(room, users[0]!, 100);
+      await a!.rooms.join(room, sender, 100);
       await b!.bus.subscribe(roomAddress(room));
     }
     const sent: Array<{ to: Address; id: string }> = [];
@@ -642,20 +644,21 @@ describe('Redis engine, gateways on a 3-master Redis Cluster', () => {
     // Each shard delivers over its own connection: order holds per target, not across them.
     const byTarget = (a: { to: string }, b: { to: string }) => a.to.localeCompare(b.to);
     expect(seen.map(({ address, env }) => ({ to: address, id: env.id })).sort(byTarget)).toEqual([...sent].sort(byTarget));
-    expect(await a!.presence.count()).toBe(users.length + 1);
-    const toDang = sent.find((s) => s.to === '@đặng')!;
-    expect((await a!.history.after('@đặng', '0-0', 10)).map((m) => m.id)).toEqual([toDang.id]);
+    expect(await a!.online.count()).toBe(users.length + 1);
+    const dang: Address = `@${users.at(-1)!.key}`;
+    const toDang = sent.find((s) => s.to === dang)!;
+    expect((await a!.history.after(dang, '0-0', 10)).map((m) => m.id)).toEqual([toDang.id]);
   });
 
   it('delivers what its sharded subscribers missed while their connections were cut, once and in order', async () => {
     const [a, b] = await gateways(2);
     const seen = tap(a!);
     const sender = claimOf('sender');
-    await b!.presence.claim(sender, 'new');
+    await b!.claims.claim(sender, 'new');
     // Enough users that every master owns some of their inboxes.
     const users = Array.from({ length: 12 }, (_, i) => claimOf(`u${i}`));
     for (const user of users) {
-      await a!.presence.claim(user, 'new');
+      await a!.claims.claim(user, 'new');
       await a!.bus.subscribe(`@${user.key}`);
     }
     // The public channel too: on a cluster it is a shard channel like the others.

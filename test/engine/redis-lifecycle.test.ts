@@ -65,14 +65,14 @@ describe('Redis engine bookkeeping', () => {
     const seenA = tap(a);
     const ann = claimOf('ann');
     await a.bus.subscribe('@ann');
-    await a.presence.claim(ann, 'new');
+    await a.claims.claim(ann, 'new');
     const listener = new Redis(redis.url);
     try {
       const published: Buffer[] = [];
       listener.on('messageBuffer', (_channel: Buffer, message: Buffer) => published.push(message));
       await listener.subscribe(chat.channel(ann));
       const before = Date.now();
-      expect(await b.presence.claim(reconnected(ann), 'resume')).toBe(true);
+      expect(await b.claims.claim(reconnected(ann), 'resume')).toBe(true);
       await b.bus.publish('@ann', { id: '', ts: Date.now(), from: 'bob', line: Buffer.from('{"type":"marker"}\n') });
       await eventually(async () => expect(seenA).toHaveLength(2));
       const [notice, marker] = seenA;
@@ -91,7 +91,7 @@ describe('Redis engine bookkeeping', () => {
     const chat = system();
     const a = await chat.gateway();
     const ann = claimOf('ann');
-    const claimed = a.presence.claim(ann, 'new');
+    const claimed = a.claims.claim(ann, 'new');
     const stopping = a.stop();
     const [outcome] = await Promise.allSettled([claimed]);
     await stopping;
@@ -111,9 +111,9 @@ describe('Redis engine bookkeeping', () => {
     const chat = system();
     const a = await chat.gateway();
     const ann = claimOf('ann');
-    await a.presence.claim(ann, 'new');
+    await a.claims.claim(ann, 'new');
     await raw.set(chat.rooms(ann), 'not a set');
-    const releasing = a.presence.release(ann);
+    const releasing = a.claims.release(ann);
     const stopping = a.stop();
     await expect(releasing).rejects.toThrow(/WRONGTYPE/);
     await stopping;
@@ -130,22 +130,22 @@ describe('Redis engine bookkeeping', () => {
     const a = await chat.gateway();
     const [ann, bob] = [claimOf('ann'), claimOf('bob')];
     for (const c of [ann, bob]) {
-      await a.presence.claim(c, 'new');
-      await a.presence.join(devKey, c);
+      await a.claims.claim(c, 'new');
+      await a.rooms.join(devKey, c, 100);
       await raw.set(chat.rooms(c), 'not a set');
     }
-    await expect(a.presence.release(ann)).rejects.toThrow(/WRONGTYPE/);
-    await expect(a.presence.detach(bob, 60_000)).rejects.toThrow(/WRONGTYPE/);
+    await expect(a.claims.release(ann)).rejects.toThrow(/WRONGTYPE/);
+    await expect(a.claims.detach(bob, 60_000)).rejects.toThrow(/WRONGTYPE/);
     expect(a.up).toBe(true);
-    expect((await a.presence.online()).sort()).toEqual(['ann', 'bob']);
+    expect((await a.online.list()).sort()).toEqual(['ann', 'bob']);
     await raw.del(chat.rooms(ann), chat.rooms(bob));
     await eventually(async () => {
       expect(await raw.exists(chat.nick(ann))).toBe(0);
       expect(await raw.pttl(chat.nick(bob))).toBeGreaterThan(0);
     });
     await eventually(async () => expect(await raw.smembers(chat.users(a))).toEqual([]));
-    expect(await a.presence.online()).toEqual([]);
-    expect(await a.presence.members(devKey)).toEqual([]);
+    expect(await a.online.list()).toEqual([]);
+    expect(await a.rooms.members(devKey)).toEqual([]);
   });
 
   it('gives back a nick whose claim failed half-way while Redis stayed up', async () => {
@@ -153,12 +153,12 @@ describe('Redis engine bookkeeping', () => {
     const a = await chat.gateway();
     const ann = claimOf('ann');
     await raw.set(chat.online, 'not a set');
-    await expect(a.presence.claim(ann, 'new')).rejects.toThrow(/WRONGTYPE/);
+    await expect(a.claims.claim(ann, 'new')).rejects.toThrow(/WRONGTYPE/);
     expect(await raw.exists(chat.nick(ann))).toBe(1);
     await raw.del(chat.online);
     await eventually(async () => expect(await raw.exists(chat.nick(ann))).toBe(0));
     await eventually(async () => expect(await raw.smembers(chat.users(a))).toEqual([]));
-    expect(await a.presence.claim(claimOf('Ann'), 'new')).toBe(true);
+    expect(await a.claims.claim(claimOf('Ann'), 'new')).toBe(true);
   });
 
   it('lists a user in its gateway\'s users set before taking the nick, so a reaper can always find it', async () => {
@@ -166,10 +166,10 @@ describe('Redis engine bookkeeping', () => {
     const a = await chat.gateway();
     const ann = claimOf('ann');
     await raw.set(chat.users(a), 'not a set');
-    await expect(a.presence.claim(ann, 'new')).rejects.toThrow(/WRONGTYPE/);
+    await expect(a.claims.claim(ann, 'new')).rejects.toThrow(/WRONGTYPE/);
     expect(await raw.exists(chat.nick(ann))).toBe(0);
     await raw.del(chat.users(a));
-    expect(await a.presence.claim(ann, 'new')).toBe(true);
+    expect(await a.claims.claim(ann, 'new')).toBe(true);
     expect(await raw.smembers(chat.users(a))).toEqual([listed(ann)]);
   });
 });

@@ -62,9 +62,9 @@ describe('Redis engine shard subscriptions, 3-master Redis Cluster', () => {
     const { keys, made: [a, b] } = await gateways(2);
     const seen = tap(a);
     const sender = claimOf('sender');
-    await b.presence.claim(sender, 'new');
+    await b.claims.claim(sender, 'new');
     const users = Array.from({ length: 9 }, (_, i) => claimOf(`u${i}`));
-    for (const user of users) await a.presence.claim(user, 'new');
+    for (const user of users) await a.claims.claim(user, 'new');
     const targets: Address[] = ['*', ...users.map((u) => `@${u.key}` as Address)];
     for (const to of targets) await a.bus.subscribe(to);
     return { keys, a: a!, b: b!, seen, sender, targets };

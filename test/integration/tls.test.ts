@@ -1,27 +1,24 @@
 // --tls-cert/--tls-key: TCP becomes TLS and WebSocket becomes WSS, on the same sessions.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import tls from 'node:tls';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { RawClient } from '../support/client.js';
+import { disconnects } from '../support/metrics.js';
+import { selfSignedCertificate, type Certificate } from '../support/certificate.js';
 import { startServer, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
 
-let dir: string;
+let certificate: Certificate;
 let server: ServerHandle;
 let cert: Buffer;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chorus-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
-  cert = readFileSync(join(dir, 'cert.pem'));
-  server = await startServer(['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')]);
+  certificate = selfSignedCertificate();
+  cert = certificate.cert;
+  server = await startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath]);
 });
 afterAll(async () => {
   await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  certificate?.remove();
 });
 
 it('chats over TLS and WSS, trusting the server certificate', async () => {
@@ -50,4 +47,39 @@ it('refuses plain TCP on the TLS port without harming others', async () => {
   plain.write('{"type":"hello","nick":"plain"}\n');
   await new Promise((r) => plain.once('close', r));
   expect(await server.readyz()).toBe(200);
+});
+
+it('closes silent sockets and stalled handshakes on both TLS ports at the hello timeout, freeing the connection cap', async () => {
+  const strict = await startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath, '--hello-timeout-ms', '500', '--max-connections', '2']);
+  // More than the raw socket cap (2 + headroom 100) would lock everyone out if they stayed.
+  const stalled = await Promise.all(Array.from({ length: 110 }, () => RawClient.connect(strict.tcpPort).catch(() => undefined)));
+  const partial = await RawClient.connect(strict.tcpPort);
+  partial.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01])); // a ClientHello's first bytes, then nothing
+  const wsSilent = await RawClient.connect(strict.wsPort);
+  await Promise.all([...stalled, partial, wsSilent].map((c) => c?.waitClosed(10_000)));
+  expect(await disconnects(strict, 'hello_timeout')).toBeGreaterThanOrEqual(3);
+  // And a real client gets in afterwards.
+  const socket = tls.connect({ host: '127.0.0.1', port: strict.tcpPort, ca: cert });
+  let text = '';
+  socket.on('data', (d) => (text += d.toString()));
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write('{"type":"hello","nick":"after"}\n');
+  await waitUntil(() => text.includes('"welcome"'), 'a welcome once the stalled sockets are gone');
+  socket.destroy();
+  await strict.stop();
+}, 30_000);
+
+it('reads a PROXY header before the TLS handshake', async () => {
+  const proxied = await startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath, '--proxy-protocol', '--trusted-proxies', '127.0.0.1']);
+  const raw = (await import('node:net')).connect({ host: '127.0.0.1', port: proxied.tcpPort });
+  raw.write('PROXY TCP4 203.0.113.44 127.0.0.1 6000 50445\r\n');
+  const socket = tls.connect({ socket: raw, ca: cert, servername: 'localhost' });
+  let text = '';
+  socket.on('data', (d) => (text += d.toString()));
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write('{"type":"hello","nick":"proxied"}\n');
+  await waitUntil(() => text.includes('"welcome"'), 'a welcome over TLS behind PROXY');
+  await proxied.waitForLog((l) => l.msg === 'connection' && l.remote === '203.0.113.44:6000', 'the named client in the log');
+  socket.destroy();
+  await proxied.stop();
 });

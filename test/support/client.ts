@@ -37,9 +37,10 @@ export class TestClient {
     });
   }
 
-  static ws(port: number, host = '127.0.0.1'): Promise<TestClient> {
+  /** `options` reach ws: upgrade headers, or a createConnection that writes a PROXY header first. */
+  static ws(port: number, host = '127.0.0.1', options: WebSocket.ClientOptions = {}): Promise<TestClient> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(`ws://${host}:${port}/chat`);
+      const ws = new WebSocket(`ws://${host}:${port}/chat`, options);
       const client = new TestClient((t) => ws.send(t.replace(/\n$/, '')), () => ws.terminate());
       ws.on('message', (data) => client.push(JSON.parse(String(data)) as Frame));
       ws.on('close', () => (client.closed = true));
@@ -65,8 +66,8 @@ export class TestClient {
     return this.take((f) => f.type === type && where(f), `a ${type} frame`, timeoutMs);
   }
 
-  async hello(nick: string, extra: Frame = {}): Promise<Frame> {
-    const reply = await this.request({ type: 'hello', nick, ...extra });
+  async hello(nick: string, extra: Frame = {}, timeoutMs = 5_000): Promise<Frame> {
+    const reply = await this.request({ type: 'hello', nick, ...extra }, timeoutMs);
     if (reply.type === 'welcome') this.welcome = reply;
     return reply;
   }
@@ -196,3 +197,8 @@ export function legacyBodies(stream: Buffer): string[] {
   }
   return bodies;
 }
+
+/** Matches a presence batch that has `nick` coming online (alone, or among others in its tick). */
+export const wentOnline = (nick: string) => (p: Frame): boolean => Array.isArray(p.online) && p.online.includes(nick);
+/** Matches a presence batch that has `nick` going offline. */
+export const wentOffline = (nick: string) => (p: Frame): boolean => Array.isArray(p.offline) && p.offline.includes(nick);

@@ -1,7 +1,7 @@
 // Real redis-server processes for tests: each on its own free loopback port, in its own
 // temporary directory, with no persistence, stopped by whoever started it. Never the
 // Redis on 6379.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,10 @@ export interface RedisServer {
   /** stop only (for outage tests) */
   kill(): Promise<void>;
   start(): Promise<void>;
+  /** SIGSTOP: connections stay open, nothing is answered (a hung or overloaded Redis). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 export interface RedisClusterHandle {
@@ -29,6 +33,25 @@ export interface RedisClusterHandle {
   kill(): Promise<void>;
   /** Starts every node again, empty but with its slots, and waits for cluster_state:ok. */
   start(): Promise<void>;
+  /**
+   * Kills (-9) the master that serves `key`'s slot, waits until one of its replicas serves
+   * it and the cluster is ok again (needs replicas), then starts the dead node again, empty,
+   * and waits until it has caught up as the new master's replica.
+   */
+  failOver(key: string): Promise<void>;
+}
+
+export interface RedisSentinelHandle {
+  /** The master name the sentinels monitor. */
+  readonly master: string;
+  /** The sentinels, "127.0.0.1:port". */
+  readonly sentinels: string[];
+  /**
+   * Kills (-9) the master and waits until the sentinels have promoted a replica and the
+   * other replica has caught up with it (once per group).
+   */
+  failOver(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 const host = '127.0.0.1';
@@ -50,7 +73,7 @@ export async function redisCommand(port: number, ...args: string[]): Promise<str
       else resolve(value ?? '');
     };
     socket.setTimeout(2_000, () => done(new Error(`redis ${port}: no answer to ${args[0]}`)));
-    socket.once('error', (err) => done(err));
+    socket.on('error', (err) => done(err));
     socket.on('data', (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk]);
       const eol = buffered.indexOf('\r\n');
@@ -86,11 +109,14 @@ class ServerProcess {
     readonly port: number,
     private readonly dir: string,
     private readonly extraArgs: string[],
+    /** Before the options: a config file (a sentinel's, which it rewrites as it learns). */
+    private readonly leadingArgs: string[] = [],
   ) {}
 
   async start(): Promise<void> {
     if (this.child?.running) return;
     const child = new Child(`redis-server on ${this.port}`, 'redis-server', [
+      ...this.leadingArgs,
       '--port', String(this.port),
       '--bind', host,
       '--save', '',
@@ -116,6 +142,10 @@ class ServerProcess {
   async kill(): Promise<void> {
     await this.child?.kill();
   }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.signal(signal);
+  }
 }
 
 export async function startRedis(): Promise<RedisServer> {
@@ -129,6 +159,8 @@ export async function startRedis(): Promise<RedisServer> {
     port,
     start: () => server.start(),
     kill: () => server.kill(),
+    pause: () => server.signal('SIGSTOP'),
+    resume: () => server.signal('SIGCONT'),
     async restart() {
       await server.kill();
       await server.start();
@@ -142,9 +174,17 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle> {
+export interface ClusterOptions {
+  masters?: number;
+  /** Replicas per master: a master killed then fails over to one of them. */
+  replicas?: number;
+}
+
+export async function startRedisCluster(options: number | ClusterOptions = 3): Promise<RedisClusterHandle> {
+  const { masters = 3, replicas = 0 } = typeof options === 'number' ? { masters: options } : options;
+  const count = masters * (1 + replicas);
   // Bus ports are allocated too: the default (port + 10000) can fall outside the port range.
-  const ports = await freePorts(masters * 2);
+  const ports = await freePorts(count * 2);
   const servers: ServerProcess[] = [];
   const dirs: string[] = [];
   const stop = async () => {
@@ -152,27 +192,37 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (let i = 0; i < masters; i++) {
+    for (let i = 0; i < count; i++) {
       const dir = mkdtempSync(join(tmpdir(), 'chorus-redis-cluster-'));
       dirs.push(dir);
       servers.push(
         new ServerProcess(ports[i]!, dir, [
           '--cluster-enabled', 'yes',
           '--cluster-config-file', join(dir, 'nodes.conf'),
-          '--cluster-node-timeout', '2000',
-          '--cluster-port', String(ports[masters + i]),
+          // With replicas, a dead master is replaced after this: short, for failover tests.
+          '--cluster-node-timeout', replicas > 0 ? '1000' : '2000',
+          '--cluster-port', String(ports[count + i]),
         ]),
       );
     }
     await Promise.all(servers.map((s) => s.start()));
     const nodes = servers.map((s) => `${host}:${s.port}`);
-    await createCluster(nodes);
+    await createCluster(nodes, replicas);
+    const dead = new Set<ServerProcess>();
     const healthy = () =>
       waitUntil(async () => {
-        const infos = await Promise.all(servers.map((s) => redisCommand(s.port, 'CLUSTER', 'INFO').catch(() => '')));
+        const living = servers.filter((s) => !dead.has(s));
+        const infos = await Promise.all(living.map((s) => redisCommand(s.port, 'CLUSTER', 'INFO').catch(() => '')));
         return infos.every((info) => info.includes('cluster_state:ok'));
       }, 'cluster_state:ok on every node', clusterDeadlineMs, pollMs);
     await healthy();
+    // Replicas sync after the slots are assigned: a failover test needs them caught up.
+    if (replicas > 0) {
+      await waitUntil(async () => {
+        const infos = await Promise.all(servers.map((s) => redisCommand(s.port, 'INFO', 'replication')));
+        return infos.filter((i) => i.includes('master_link_status:up')).length === masters * replicas;
+      }, 'every cluster replica in sync', clusterDeadlineMs, pollMs);
+    }
     let stopped: Promise<void> | undefined;
     return {
       nodes,
@@ -191,6 +241,26 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
         await server.start();
         await healthy();
       },
+      async failOver(key) {
+        const living = servers.find((s) => !dead.has(s))!;
+        const slot = Number(await redisCommand(living.port, 'CLUSTER', 'KEYSLOT', key));
+        const before = masterOfSlot(await redisCommand(living.port, 'CLUSTER', 'NODES'), slot);
+        const victim = servers.find((s) => s.port === before);
+        if (!victim) throw new Error(`no master serves slot ${slot}`);
+        dead.add(victim);
+        await victim.kill();
+        const survivor = servers.find((s) => !dead.has(s))!;
+        await waitUntil(async () => {
+          const after = masterOfSlot(await redisCommand(survivor.port, 'CLUSTER', 'NODES').catch(() => ''), slot);
+          return after !== undefined && after !== before;
+        }, `a replica to take over slot ${slot}`, clusterDeadlineMs, pollMs);
+        await healthy();
+        // Back with its nodes.conf, it rejoins as a replica of the master that replaced it.
+        await victim.start();
+        dead.delete(victim);
+        await waitUntil(async () => (await redisCommand(victim.port, 'INFO', 'replication').catch(() => '')).includes('master_link_status:up'), 'the old master to resync as a replica', clusterDeadlineMs, pollMs);
+        await healthy();
+      },
     };
   } catch (err) {
     await stop();
@@ -198,8 +268,101 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterHandle
   }
 }
 
-async function createCluster(nodes: string[]): Promise<void> {
-  const cli = new Child('redis-cli', 'redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', '0', '--cluster-yes']);
+/** The port of the live master serving `slot`, from CLUSTER NODES text. */
+function masterOfSlot(nodes: string, slot: number): number | undefined {
+  for (const line of nodes.split('\n')) {
+    const [, address, flags, , , , , , ...ranges] = line.split(' ');
+    if (!address || !flags || !flags.split(',').includes('master') || /fail/.test(flags)) continue;
+    const serves = ranges.some((range) => {
+      const [from, to = from] = range.split('-').map(Number);
+      return from !== undefined && to !== undefined && slot >= from && slot <= to;
+    });
+    if (serves) return Number(address.split('@')[0]!.split(':').pop());
+  }
+  return undefined;
+}
+
+const sentinelMaster = 'chorus';
+
+/**
+ * A master, two replicas and three sentinels watching them (quorum 2), as the Sentinel
+ * deployment runs them, with a short down-after so that failover tests are quick. Two
+ * replicas, so that after a failover the new master still has one (--ack-replicas 1).
+ */
+export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
+  const [masterPort, ...ports] = await freePorts(6);
+  const replicaPorts = ports.slice(0, 2);
+  const sentinelPorts = ports.slice(2);
+  const dirs: string[] = [];
+  const all: ServerProcess[] = [];
+  const tmp = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chorus-redis-sentinel-'));
+    dirs.push(dir);
+    return dir;
+  };
+  const stop = async () => {
+    await Promise.all(all.map((s) => s.kill()));
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  };
+  const replication = (port: number) => redisCommand(port, 'INFO', 'replication').catch(() => '');
+  try {
+    const master = new ServerProcess(masterPort!, tmp(), []);
+    const replicas = replicaPorts.map((port) => new ServerProcess(port, tmp(), ['--replicaof', host, String(masterPort)]));
+    all.push(master, ...replicas);
+    await Promise.all(all.map((s) => s.start()));
+    await waitUntil(async () => (await Promise.all(replicaPorts.map(replication))).every((i) => i.includes('master_link_status:up')), 'the replicas to sync', startDeadlineMs, pollMs);
+    const sentinels = sentinelPorts.map((port) => {
+      const dir = tmp();
+      const conf = join(dir, 'sentinel.conf');
+      writeFileSync(conf, [
+        `sentinel monitor ${sentinelMaster} ${host} ${masterPort} 2`,
+        `sentinel down-after-milliseconds ${sentinelMaster} 1000`,
+        `sentinel failover-timeout ${sentinelMaster} 10000`,
+        `sentinel parallel-syncs ${sentinelMaster} 2`,
+        '',
+      ].join('\n'));
+      return new ServerProcess(port, dir, [], [conf, '--sentinel']);
+    });
+    all.push(...sentinels);
+    await Promise.all(sentinels.map((s) => s.start()));
+    const sentinelSees = (what: (info: string) => boolean, label: string) =>
+      waitUntil(async () => {
+        const infos = await Promise.all(sentinels.map((s) => redisCommand(s.port, 'INFO', 'sentinel').catch(() => '')));
+        return infos.every(what);
+      }, label, clusterDeadlineMs, pollMs);
+    await sentinelSees((i) => i.includes(`address=${host}:${masterPort},slaves=2,sentinels=3`), 'every sentinel to know the replicas and the others');
+    let stopped: Promise<void> | undefined;
+    let failedOver = false;
+    return {
+      master: sentinelMaster,
+      sentinels: sentinels.map((s) => `${host}:${s.port}`),
+      stop: () => (stopped ??= stop()),
+      async failOver() {
+        if (failedOver) throw new Error('this sentinel group has failed over once already');
+        failedOver = true;
+        await master.kill();
+        let promoted: number | undefined;
+        await waitUntil(async () => {
+          const infos = await Promise.all(replicaPorts.map(replication));
+          promoted = replicaPorts.find((_, i) => infos[i]!.includes('role:master'));
+          return promoted !== undefined;
+        }, 'a replica to be promoted', clusterDeadlineMs, pollMs);
+        const other = replicaPorts.find((p) => p !== promoted)!;
+        await waitUntil(async () => {
+          const info = await replication(other);
+          return info.includes(`master_port:${promoted}`) && info.includes('master_link_status:up');
+        }, 'the other replica to follow the new master', clusterDeadlineMs, pollMs);
+        await sentinelSees((i) => i.includes(`address=${host}:${promoted},`), 'every sentinel to name the new master');
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+async function createCluster(nodes: string[], replicas: number): Promise<void> {
+  const cli = new Child('redis-cli', 'redis-cli', ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes']);
   const code = await cli.exited;
   if (code !== 0) throw new Error(`redis-cli --cluster create failed (${code}):\n${cli.tail}`);
 }

@@ -33,6 +33,13 @@ describe('the commands people type', () => {
     expect(frame('!BYE')).toEqual({ type: 'bye' });
   });
 
+  it('watches and unwatches nicks', () => {
+    expect(frame('!watch bob')).toEqual({ type: 'watch', nicks: ['bob'] });
+    expect(frame('!watch @bob  cat')).toEqual({ type: 'watch', nicks: ['bob', 'cat'] });
+    expect(frame('!unwatch bob')).toEqual({ type: 'unwatch', nicks: ['bob'] });
+    expect(parseCommand('!watch')).toEqual({ kind: 'usage', message: 'usage: !watch <nick> [nick...]' });
+  });
+
   it('reads !history as this session, a target, or a count', () => {
     expect(parseCommand('!history')).toEqual({ kind: 'history' });
     expect(parseCommand('!history #dev')).toEqual({ kind: 'history', with: '#dev' });
@@ -54,6 +61,6 @@ describe('the commands people type', () => {
   it('lists every command in !help', () => {
     expect(parseCommand('!help')).toEqual({ kind: 'help' });
     const help = commandHelp.join('\n');
-    for (const c of ['!private', '!online', '!join', '!leave', '!group', '!history', '!help', '!bye']) expect(help).toContain(c);
+    for (const c of ['!private', '!online', '!join', '!leave', '!group', '!history', '!watch', '!unwatch', '!help', '!bye']) expect(help).toContain(c);
   });
 });

@@ -20,6 +20,9 @@ describe('parseFrame', () => {
     expect(parseFrame('{"type":"send","to":"@Bob","text":"hi"}')).toMatchObject({ type: 'send', to: { kind: 'private', key: 'bob', address: '@bob' } });
     expect(parseFrame('{"type":"join","room":"#Dev"}')).toEqual({ type: 'join', room: '#Dev' });
     expect(parseFrame('{"type":"who"}')).toEqual({ type: 'who' });
+    expect(parseFrame('{"type":"who","cursor":"17","limit":50}')).toEqual({ type: 'who', cursor: '17', limit: 50 });
+    expect(parseFrame('{"type":"watch","nicks":["Ann","bob"]}')).toEqual({ type: 'watch', nicks: ['Ann', 'bob'] });
+    expect(parseFrame('{"type":"unwatch","nicks":["ann"]}')).toEqual({ type: 'unwatch', nicks: ['ann'] });
     expect(parseFrame('{"type":"history","with":"*"}')).toMatchObject({ type: 'history', limit: 50 });
     expect(parseFrame('{"type":"hello","nick":"a","resume":{"session":"s","last":{"*":"1-0"}}}')).toMatchObject({
       resume: { session: 's', last: { '*': '1-0' } },
@@ -43,6 +46,12 @@ describe('parseFrame', () => {
     ['{"type":"join","room":"dev"}', 'bad_target'],
     ['{"type":"history","with":"*","limit":0}', 'bad_frame'],
     ['{"type":"history","with":"*","limit":1.5}', 'bad_frame'],
+    ['{"type":"who","limit":1001}', 'bad_frame'],
+    ['{"type":"who","cursor":7}', 'bad_frame'],
+    ['{"type":"watch","nicks":[]}', 'bad_frame'],
+    ['{"type":"watch","nicks":"ann"}', 'bad_frame'],
+    ['{"type":"watch","nicks":["a b"]}', 'bad_nick'],
+    [`{"type":"watch","nicks":${JSON.stringify(Array.from({ length: 501 }, (_, i) => `u${i}`))}}`, 'bad_frame'],
   ])('refuses %s with %s', (line, code) => {
     expect(codeOf(() => parseFrame(line))).toBe(code);
   });

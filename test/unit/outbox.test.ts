@@ -6,6 +6,7 @@ import type { Peer } from '../../src/gateway/peer.js';
 class RecordingPeer implements Peer {
   readonly transport = 'tcp' as const;
   readonly remote = 'test';
+  readonly openedAt = Date.now();
   readonly writes: string[] = [];
   unsent = 0;
   write(bytes: Buffer): void {
@@ -14,6 +15,9 @@ class RecordingPeer implements Peer {
   }
   buffered(): number {
     return this.unsent;
+  }
+  stalledMs(): number {
+    return 0;
   }
   drained(): Promise<void> {
     return Promise.resolve();

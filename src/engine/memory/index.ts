@@ -6,7 +6,7 @@ import { IdClock, compareIds, conversationOf, dedupeWindowMs } from '../ids.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverNotice } from '../takeover.js';
 import type {
-  Bus, Claim, Draft, Engine, Envelope, History, Posted, Presence, StoredMessage,
+  Bus, Claim, Draft, Engine, Envelope, History, OnlinePage, Online, Posted, Claims, Replayable, RoomJoin, Rooms, StoredMessage,
 } from '../types.js';
 
 /** The embedded engine: one process, no store to lose, every operation immediate. */
@@ -18,7 +18,10 @@ export function createMemoryEngine(opts: { historyLimit: number }): Engine {
     kind: 'memory',
     gateway: `${hostname()}-${process.pid}`,
     bus,
-    presence,
+    // One process keeps claims, the online list and rooms in one place, seen through three interfaces.
+    claims: presence,
+    online: presence,
+    rooms: presence,
     history,
     up: true,
     onStatus: () => {},
@@ -65,7 +68,10 @@ interface Holder {
   expiry?: NodeJS.Timeout;
 }
 
-class MemoryPresence implements Presence {
+/** What starts a `who` cursor of this engine, so one it did not make is told apart. */
+const cursorMark = 'after:';
+
+class MemoryPresence implements Claims, Online, Rooms {
   private readonly holders = new Map<NickKey, Holder>();
   private readonly onlineNow = new Map<NickKey, Nick>();
   private readonly roomMembers = new Map<RoomKey, Map<NickKey, Nick>>();
@@ -113,21 +119,38 @@ class MemoryPresence implements Presence {
     return true;
   }
 
-  async online(): Promise<Nick[]> {
+  /** One process has no other gateway to reap: every change here is a session's own. */
+  onChange(): void {}
+
+  async list(): Promise<Nick[]> {
     return [...this.onlineNow.values()];
+  }
+
+  /** Pages in nick key order; the cursor names the last key of the page before, so a departure cannot shift it. */
+  async page(cursor: string | undefined, limit: number): Promise<OnlinePage> {
+    if (cursor !== undefined && !cursor.startsWith(cursorMark)) throw new ChorusError('bad_frame', 'that is not a cursor from an earlier who');
+    const after = cursor?.slice(cursorMark.length);
+    const keys = [...this.onlineNow.keys()].filter((k) => after === undefined || k > after).sort();
+    const nicks = keys.slice(0, limit).map((k) => this.onlineNow.get(k)!);
+    return keys.length > limit ? { nicks, next: cursorMark + keys[limit - 1]! } : { nicks };
+  }
+
+  async among(keys: readonly NickKey[]): Promise<NickKey[]> {
+    return keys.filter((k) => this.onlineNow.has(k));
   }
 
   async count(): Promise<number> {
     return this.onlineNow.size;
   }
 
-  async join(room: RoomKey, claim: Claim): Promise<Nick[]> {
+  async join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin> {
     if (this.closed) throw shuttingDown();
     const held = this.attached(claim);
     if (!held) throw notHolder();
     held.rooms.add(room);
-    this.membersOf(room).set(claim.key, claim.nick);
-    return this.members(room);
+    const members = this.membersOf(room);
+    members.set(claim.key, claim.nick);
+    return members.size > listUpTo ? { count: members.size } : { count: members.size, members: [...members.values()] };
   }
 
   async leave(room: RoomKey, claim: Claim): Promise<boolean> {
@@ -144,7 +167,11 @@ class MemoryPresence implements Presence {
     return [...(this.roomMembers.get(room)?.values() ?? [])];
   }
 
-  async rooms(key: NickKey): Promise<RoomKey[]> {
+  async size(room: RoomKey): Promise<number> {
+    return this.roomMembers.get(room)?.size ?? 0;
+  }
+
+  async of(key: NickKey): Promise<RoomKey[]> {
     return [...(this.holders.get(key)?.rooms ?? [])];
   }
 
@@ -191,7 +218,7 @@ class MemoryPresence implements Presence {
 }
 
 class MemoryHistory implements History {
-  private readonly logs = new Map<string, StoredMessage[]>();
+  private readonly logs = new Map<string, Replayable[]>();
   private readonly ids = new IdClock();
   /**
    * Refs seen in the last minute, by target and ref (per target as the Redis engine must),
@@ -217,12 +244,12 @@ class MemoryHistory implements History {
       throw new ChorusError('not_in_room', `join ${draft.to} before writing to it`);
     }
     const id = this.ids.next(draft.ts);
-    const json = messageJson(id, draft.tail);
-    this.file(draft.to, { id, json });
-    if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), { id, json });
+    const stored = { id, json: messageJson(id, draft.tail), from: draft.from.key };
+    this.file(draft.to, stored);
+    if (draft.to.startsWith('@')) this.file(conversationOf(draft.from.key, target), stored);
     const posted = { id, ts: draft.ts, duplicate: false };
     if (ref !== undefined) this.refs.set(ref, { posted, at: draft.ts });
-    this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(json + '\n') });
+    this.bus.deliver(draft.to, { id, ts: draft.ts, from: draft.from.key, line: Buffer.from(stored.json + '\n') });
     return posted;
   }
 
@@ -234,7 +261,7 @@ class MemoryHistory implements History {
     return log.slice(Math.max(0, stop - limit), stop);
   }
 
-  async after(address: Address, id: string, limit: number): Promise<StoredMessage[]> {
+  async after(address: Address, id: string, limit: number): Promise<Replayable[]> {
     const log = this.logs.get(address) ?? [];
     const start = log.findIndex((m) => compareIds(m.id, id) > 0);
     return start === -1 ? [] : log.slice(start, start + limit);
@@ -244,7 +271,7 @@ class MemoryHistory implements History {
     return compareIds(a, b) > 0;
   }
 
-  private file(key: string, message: StoredMessage): void {
+  private file(key: string, message: Replayable): void {
     if (this.limit === 0) return;
     let log = this.logs.get(key);
     if (!log) this.logs.set(key, (log = []));

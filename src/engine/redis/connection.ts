@@ -2,7 +2,10 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 
 export type Client = Redis | Cluster;
 
-/** The two connections of one gateway: commands, and the subscriber (which can do nothing else). */
+/**
+ * The two connections of one gateway: commands, and the subscriber (which can do nothing
+ * else). Behind Sentinel they are standalone connections to whichever node is master now.
+ */
 export type Connections =
   | { readonly kind: 'standalone'; readonly cmd: Redis; readonly sub: Redis }
   | { readonly kind: 'cluster'; readonly cmd: Cluster; readonly sub: Cluster };
@@ -10,6 +13,8 @@ export type Connections =
 export interface ConnectOptions {
   url?: string;
   cluster?: string[];
+  /** Sentinel nodes "host:port" and the name of the master they monitor. */
+  sentinel?: { nodes: string[]; master: string };
   /** This gateway's id: connections are named `chorus:<id>:cmd` and `chorus:<id>:sub` in CLIENT LIST. */
   gatewayId: string;
 }
@@ -60,18 +65,37 @@ export function connect(opts: ConnectOptions): Connections {
       sub: new Cluster(seeds, { ...clusterOptions('sub'), shardedSubscribers: true }),
     };
   }
-  if (!opts.url) throw new Error('the Redis engine needs a url or cluster seed nodes');
+  const server = opts.sentinel && opts.sentinel.nodes.length > 0 ? sentinelOptions(opts.sentinel) : undefined;
+  if (!server && !opts.url) throw new Error('the Redis engine needs a url, cluster seed nodes or sentinels');
+  const standaloneClient = (options: RedisOptions) => (server ? new Redis({ ...server, ...options }) : new Redis(opts.url!, options));
   return {
     kind: 'standalone',
-    cmd: new Redis(opts.url, { ...standalone, connectionName: name('cmd'), enableAutoPipelining: true }),
+    cmd: standaloneClient({ ...standalone, connectionName: name('cmd'), enableAutoPipelining: true }),
     // The bus resubscribes itself after a reconnect, and reports ready only once it has.
-    sub: new Redis(opts.url, { ...standalone, connectionName: name('sub'), autoResubscribe: false }),
+    sub: standaloneClient({ ...standalone, connectionName: name('sub'), autoResubscribe: false }),
+  };
+}
+
+/**
+ * Where a Sentinel-managed master is: ioredis asks the sentinels on every (re)connect and
+ * checks that the node it reaches is master, and the failover detector drops the
+ * connection as soon as the sentinels announce a new one. The engine's usual outage path
+ * does the rest: `unavailable` while it reconnects, then this gateway's claims and
+ * subscriptions written back to the new master, which may lack the last writes.
+ */
+function sentinelOptions(sentinel: { nodes: string[]; master: string }): RedisOptions {
+  return {
+    sentinels: sentinel.nodes.map(parseNode),
+    name: sentinel.master,
+    role: 'master',
+    failoverDetector: true,
+    sentinelRetryStrategy: backoffMs,
   };
 }
 
 function parseNode(node: string): { host: string; port: number } {
   const colon = node.lastIndexOf(':');
   const port = Number(node.slice(colon + 1));
-  if (colon <= 0 || !Number.isInteger(port)) throw new Error(`a cluster node is host:port, not "${node}"`);
+  if (colon <= 0 || !Number.isInteger(port)) throw new Error(`a cluster or sentinel node is host:port, not "${node}"`);
   return { host: node.slice(0, colon).replace(/^\[|\]$/g, ''), port };
 }

@@ -2,12 +2,13 @@ import { ChorusError } from '../../protocol/errors.js';
 import { messageJson } from '../../protocol/encode.js';
 import type { Address, NickKey, RoomKey } from '../../protocol/names.js';
 import { IdClock, compareIds, dedupeWindowMs } from '../ids.js';
-import type { Draft, History, Posted, StoredMessage } from '../types.js';
+import type { Draft, History, Posted, Replayable, StoredMessage } from '../types.js';
 import type { RedisBus } from './bus.js';
 import type { Client } from './connection.js';
 import { presenceEntry, type Keys } from './keys.js';
 import type { Timed } from './operations.js';
 import { conversationRangeScript, fileConversationScript, postScript } from './history-scripts.js';
+import type { ReplicaAcks } from './replicas.js';
 
 /** A stream entry as ioredis returns it: [id, [field, value, ...]]. */
 type Entry = [string, string[]];
@@ -25,6 +26,7 @@ export class RedisHistory implements History {
     private readonly bus: RedisBus,
     private readonly limit: number,
     private readonly guarded: Timed,
+    private readonly acks: ReplicaAcks,
     /**
      * Standalone Redis: every key is on one node, so a private message is filed in the
      * inbox and in the conversation by one script. A cluster needs a second step (two slots).
@@ -59,13 +61,18 @@ export class RedisHistory implements History {
       switch (reply[0]) {
         case 'ok': {
           const id = reply[1]!;
-          if (conversation !== undefined && !together) {
-            // A second slot, so a second step: the post is acked once both are filed.
-            await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
+          const filed = [log];
+          if (conversation !== undefined) {
+            // On a cluster a second slot, so a second step: the post is acked once both are filed.
+            if (!together) await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
+            filed.push(conversation);
           }
+          await this.acks.confirm(filed);
           return { id, ts: draft.ts, duplicate: false };
         }
         case 'dup':
+          // A retry after `unavailable` from the replicas: acked once they have the first post.
+          await this.acks.confirm([log]);
           return { id: reply[1]!, ts: Number(reply[2]), duplicate: true };
         case 'no_such_user':
           throw new ChorusError('no_such_user', `${to} is not online`);
@@ -96,11 +103,12 @@ export class RedisHistory implements History {
     });
   }
 
-  after(address: Address, id: string, limit: number): Promise<StoredMessage[]> {
+  after(address: Address, id: string, limit: number): Promise<Replayable[]> {
     return this.guarded('after', async () => {
       if (this.limit === 0 || !idPattern.test(id)) return [];
       const entries = (await this.cmd.xrange(this.keys.log(address), `(${fullId(id)}`, '+', 'COUNT', limit)) as Entry[];
-      return entries.map(([entryId, fields]) => stored(entryId, fields[1]!));
+      // Fields as the post script files them: t (the tail), f (the sender's key), s (ts).
+      return entries.map(([entryId, fields]) => ({ ...stored(entryId, fields[1]!), from: fields[3]! }));
     });
   }
 

@@ -6,13 +6,19 @@ import { RedisHistory } from './history.js';
 import { makeKeys } from './keys.js';
 import { Lease } from './lease.js';
 import { Operations } from './operations.js';
+import { RedisOnline } from './online.js';
 import { RedisPresence } from './presence.js';
+import { ReplicaAcks } from './replicas.js';
 
 export interface RedisEngineOptions {
   /** Standalone: redis://host:port */
   url?: string;
   /** Or Redis Cluster seed nodes, "host:port". */
   cluster?: string[];
+  /** Or Sentinel nodes "host:port" and the master's name. */
+  sentinel?: { nodes: string[]; master: string };
+  /** Replicas that must hold a post before it counts as done (Redis WAIT); 0 = the master alone. */
+  ackReplicas?: number;
   /** Key and channel prefix, e.g. "chorus:"; no `{` or `}`. */
   prefix: string;
   /**
@@ -46,8 +52,12 @@ class RedisEngine implements Engine {
   readonly kind = 'redis';
   readonly gateway: string;
   readonly bus: RedisBus;
-  readonly presence: RedisPresence;
+  /** Claims and rooms are one state machine here (a claim's rooms come back with it), seen through two interfaces. */
+  readonly claims: RedisPresence;
+  readonly rooms: RedisPresence;
+  readonly online: RedisOnline;
   readonly history: RedisHistory;
+  private readonly presence: RedisPresence;
 
   private readonly conns: Connections;
   private readonly lease: Lease;
@@ -80,10 +90,12 @@ class RedisEngine implements Engine {
     this.presence = new RedisPresence({
       cmd, keys, gateway: this.gateway, graceMs, ops, log: this.log, publishCommand: this.bus.publishCommand(),
     });
-    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, this.conns.kind === 'standalone');
+    this.claims = this.rooms = this.presence;
+    this.online = new RedisOnline(cmd, keys, ops);
+    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0), this.conns.kind === 'standalone');
     this.lease = new Lease({
       cmd, keys, gateway: this.gateway, leaseMs, graceMs,
-      presence: this.presence, bus: this.bus, log: this.log, ops, isUp: () => this.isUp,
+      presence: this.presence, changed: (change) => this.online.report(change), log: this.log, ops, isUp: () => this.isUp,
     });
     for (const client of [this.conns.cmd, this.conns.sub]) this.watch(client);
   }

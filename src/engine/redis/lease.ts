@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import { encodeLine, presenceFrame } from '../../protocol/encode.js';
-import type { RoomKey } from '../../protocol/names.js';
-import type { RedisBus } from './bus.js';
+import type { Nick, NickKey, RoomKey } from '../../protocol/names.js';
+import type { PresenceChange } from '../types.js';
 import type { Client } from './connection.js';
 import { holderOf, parseGatewayUser, type Keys } from './keys.js';
 import { heartbeatScript, reapDoneScript, reapLockScript } from './lease-scripts.js';
@@ -18,7 +17,8 @@ export interface LeaseOptions {
   /** How long a dead gateway's users keep their nicks and rooms for a resume elsewhere. */
   readonly graceMs: number;
   readonly presence: RedisPresence;
-  readonly bus: RedisBus;
+  /** Where the users it reaps (and its own, written back after a reap) are reported: the gateway announces them. */
+  readonly changed: (change: PresenceChange) => void;
   readonly log: Logger;
   readonly ops: Operations;
   /** Whether the engine is up: the heartbeat stands aside while it recovers. */
@@ -104,7 +104,7 @@ export class Lease {
 
   private async writeBack(): Promise<void> {
     const announce = this.reaped;
-    await this.o.presence.recover(announce ? (claim) => this.announce('online', claim.key, claim.nick) : undefined);
+    await this.o.presence.recover(announce ? async (claim) => this.announce('online', claim.key, claim.nick) : undefined);
     this.lost = false;
     if (announce) this.reaped = false;
   }
@@ -175,12 +175,11 @@ export class Lease {
     )) as [number, RoomKey[]];
     await presence.dropEntries(user.nick, user.conn, rooms);
     // Not held there any more: it resumed on another connection or it is already away.
-    if (held === 1) await this.announce('offline', user.key, user.nick);
+    if (held === 1) this.announce('offline', user.key, user.nick);
   }
 
-  /** A presence frame on the public channel, as a gateway announces its own users. */
-  private async announce(event: 'online' | 'offline', key: string, nick: string): Promise<void> {
-    const ts = Date.now();
-    await this.o.bus.send('*', { id: '', ts, from: key, line: encodeLine(presenceFrame(event, nick, ts)) });
+  /** Handed to this gateway's announcer, which publishes it as it does its own sessions' changes. */
+  private announce(event: 'online' | 'offline', key: string, nick: string): void {
+    this.o.changed({ event, key: key as NickKey, nick: nick as Nick });
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { userAddress, type Nick, type NickKey, type RoomKey } from '../../protocol/names.js';
 import { notHolder, shuttingDown } from '../refusals.js';
 import { takeoverLine } from '../takeover.js';
-import type { Claim, Presence } from '../types.js';
+import type { Claim, Claims, RoomJoin, Rooms } from '../types.js';
 import type { Client } from './connection.js';
 import { gatewayUser, holderOf, nicksOf, presenceEntry, type Keys } from './keys.js';
 import { inBatches, type Operations } from './operations.js';
@@ -37,7 +37,7 @@ type Outcome = [held: number, rooms: RoomKey[]];
  * are per connection (keys.ts presenceEntry), so that step can never undo a resume that came
  * in between. A gateway rewrites them from what it holds in memory whenever Redis lost them.
  */
-export class RedisPresence implements Presence {
+export class RedisPresence implements Claims, Rooms {
   private readonly live = new Map<NickKey, Live>();
   private readonly owed: OwedWork;
   /** Claims, releases and detaches not answered yet. */
@@ -66,16 +66,7 @@ export class RedisPresence implements Presence {
     return this.letGo('detach', claim, Date.now() + graceMs);
   }
 
-  online(): Promise<Nick[]> {
-    return this.o.ops.guarded('online', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.online)));
-  }
-
-  /** Counts connections: for the moment a resume replaces one, a user counts twice. */
-  count(): Promise<number> {
-    return this.o.ops.guarded('count', () => this.o.cmd.scard(this.o.keys.online));
-  }
-
-  join(room: RoomKey, claim: Claim): Promise<Nick[]> {
+  join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin> {
     if (this.closed) return Promise.reject(shuttingDown());
     return this.o.ops.guarded('join', async () => {
       const live = this.attached(claim);
@@ -84,12 +75,14 @@ export class RedisPresence implements Presence {
       const recorded = await userRoomScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), 'SADD', room]);
       if (recorded === -1) throw notHolder();
       const members = this.o.keys.members(room);
-      // One connection per node keeps SADD before SMEMBERS: the answer includes the user.
-      const [, now] = await Promise.all([
+      // One connection per node keeps SADD before SCARD: the count includes the user.
+      const [, count] = await Promise.all([
         this.o.cmd.sadd(members, presenceEntry(claim.nick, claim.conn)),
-        this.o.cmd.smembers(members),
+        this.o.cmd.scard(members),
       ]);
-      return nicksOf(now);
+      if (count > listUpTo) return { count };
+      const now = nicksOf(await this.o.cmd.smembers(members));
+      return { count: now.length, members: now };
     });
   }
 
@@ -108,7 +101,11 @@ export class RedisPresence implements Presence {
     return this.o.ops.guarded('members', async () => nicksOf(await this.o.cmd.smembers(this.o.keys.members(room))));
   }
 
-  rooms(key: NickKey): Promise<RoomKey[]> {
+  size(room: RoomKey): Promise<number> {
+    return this.o.ops.guarded('size', () => this.o.cmd.scard(this.o.keys.members(room)));
+  }
+
+  of(key: NickKey): Promise<RoomKey[]> {
     return this.o.ops.guarded('rooms', async () => (await this.o.cmd.smembers(this.o.keys.userRooms(key))) as RoomKey[]);
   }
 
