@@ -5,15 +5,19 @@
 //   node loadtest/bench.mjs                  memory engine: chat over ws, chat over tcp, a connect storm
 //   node loadtest/bench.mjs --redis          also: a redis-server and two gateways, users split across them
 //   node loadtest/bench.mjs --users 100 --duration 5      smaller and shorter
+//   node loadtest/bench.mjs --compare socketio           Chorus against Socket.IO 4 (lib/compare.mjs)
 //
 // Needs a build (dist/server/main.js). The whole run stays under ~90 s with the defaults.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { runScenario } from './run.mjs';
 import { table } from './lib/report.mjs';
+import { eachArg } from './lib/args.mjs';
 import { startGateway, startRedis, scrapeDelivery, deliveryBetween } from './lib/processes.mjs';
+import { compareUsage, parseCompareArgs, runCompare, finishReport, compareTable } from './lib/compare.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const benchDeadlineMs = 240_000; // a hard stop far beyond the normal ~60-90 s: the bench always ends
@@ -27,20 +31,14 @@ const usage = `usage: node loadtest/bench.mjs [--redis] [--users N] [--duration 
 
 export function parseBenchArgs(argv) {
   const o = { redis: false, users: 200, duration: 15, server: path.join(repoRoot, 'dist/server/main.js') };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachArg(argv, (a, next) => {
     if (a === '--redis') o.redis = true;
     else if (a === '--users') o.users = Number(next());
     else if (a === '--duration') o.duration = Number(next());
     else if (a === '--server') o.server = path.resolve(next());
     else if (a === '--help' || a === '-h') o.help = true;
     else throw new Error(`unknown argument ${a}`);
-  }
+  });
   if (!Number.isInteger(o.users) || o.users < 2 || o.users > 5000) throw new Error('--users: 2 to 5000');
   if (!(o.duration > 0 && o.duration <= 120)) throw new Error('--duration: up to 120 s');
   return o;
@@ -112,7 +110,82 @@ export function benchTable(results) {
   return table([head, ...rows]);
 }
 
+// The comparison holds 10,000 sockets in this process (and 5,000 in each server node).
+const compareFdsNeeded = 12_000;
+const compareDeadlineMs = 600_000; // the issue's bound on the whole comparison
+
+/** The open-files limit of this process: [soft, hard]. */
+function fileLimits() {
+  const m = /Max open files\s+(\d+|unlimited)\s+(\d+|unlimited)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  const n = (x) => (x === 'unlimited' ? Infinity : Number(x));
+  return m ? [n(m[1]), n(m[2])] : [Infinity, Infinity];
+}
+
+async function compareMain(argv) {
+  let o;
+  try {
+    o = parseCompareArgs(argv, repoRoot);
+  } catch (err) {
+    process.stderr.write(`${err.message}\n${compareUsage}\n`);
+    return 2;
+  }
+  if (o.help) {
+    process.stdout.write(compareUsage + '\n');
+    return 0;
+  }
+  const log = (line) => process.stderr.write(line + '\n');
+  const [soft, hard] = fileLimits();
+  const need = Math.ceil(compareFdsNeeded * o.scale) + 1000;
+  if (soft < need) {
+    // A soft limit can be raised up to the hard one by the process itself; node cannot, so
+    // run again under a shell that does (children inherit the limit).
+    if (hard < need || process.env.CHORUS_BENCH_ULIMIT_RAISED) {
+      log(`bench: needs ${need} open files, the hard limit is ${hard}: raise it (ulimit -Hn) or use --scale`);
+      return 2;
+    }
+    const cmd = `ulimit -n ${hard === Infinity ? need : hard} && exec "$0" "$@"`;
+    const r = spawnSync('/bin/sh', ['-c', cmd, process.execPath, ...process.argv.slice(1)], {
+      stdio: 'inherit',
+      env: { ...process.env, CHORUS_BENCH_ULIMIT_RAISED: '1' },
+    });
+    return r.status ?? 1;
+  }
+  const t0 = Date.now();
+  const state = { rows: [], owned: [] };
+  const print = (report) => {
+    process.stdout.write(`\nchorus vs socket.io (${report.seconds} s; ${report.command}; server CPU = ${report.server_cpu})\n`);
+    if (report.incomplete) process.stdout.write(`INCOMPLETE: ${report.incomplete}\n`);
+    process.stdout.write(compareTable(report.rows, report.ratios) + '\n\n');
+    for (const g of report.goals) process.stdout.write(`goal ${g.met ? 'met   ' : 'MISSED'} ${g.goal}: ${g.value} (limit ${g.limit})\n`);
+    const bound = report.rows.filter((r) => r.generator_bound);
+    if (bound.length) {
+      process.stdout.write(`generator-bound runs (its latencies include its own delay): ${bound.map((r) => `${r.system} ${r.scenario}`).join(', ')}\n`);
+    }
+    process.stdout.write(`wrote ${report.files.json} and ${report.files.svg}\n`);
+  };
+  // Past the budget: kill what runs, report what finished, fail.
+  const hardStop = setTimeout(() => {
+    log(`bench: over ${compareDeadlineMs / 1000} s, stopping`);
+    for (const c of state.owned) c.child.proc.kill('SIGKILL');
+    print(finishReport(o, state.rows, argv, t0, `stopped after ${compareDeadlineMs / 1000} s`));
+    process.exit(1);
+  }, compareDeadlineMs);
+  hardStop.unref();
+  try {
+    await runCompare(o, log, state);
+    print(finishReport(o, state.rows, argv, t0));
+    return 0;
+  } catch (err) {
+    log(`bench: ${err.message}`);
+    if (state.rows.length) print(finishReport(o, state.rows, argv, t0, err.message.split('\n')[0]));
+    return 1;
+  } finally {
+    clearTimeout(hardStop);
+  }
+}
+
 async function main() {
+  if (process.argv.includes('--compare')) return compareMain(process.argv.slice(2));
   let o;
   try {
     o = parseBenchArgs(process.argv.slice(2));

@@ -24,6 +24,7 @@ const usage = `usage: node loadtest/run.mjs <chat|connect> [options]
   --users <n>                    simulated users (default ${defaults.users}, at most 15000)
   --duration <s>                 chat: seconds of sending (default ${defaults.duration})
   --rate <msgs/user/s>           chat: each user's mean send rate (default ${defaults.rate})
+  --senders <n>                  chat: only the first n users send (default: all)
   --rooms <n>                    chat: rooms; user i joins room i mod n (default ${defaults.rooms})
   --mix public=P,room=R,private=Q  chat: message kinds by weight (default public=0.1,room=0.6,private=0.3)
   --size <chars>                 chat: text length per message (default ${defaults.size})
@@ -42,7 +43,7 @@ export function parseArgs(argv, env = {}) {
   const o = {};
   if (env.CHORUS_WS_URL) o.urls = [env.CHORUS_WS_URL];
   let scenario;
-  const numbers = ['users', 'duration', 'rate', 'rooms', 'size', 'batch', 'drain', 'hold', 'timeout'];
+  const numbers = ['users', 'duration', 'rate', 'senders', 'rooms', 'size', 'batch', 'drain', 'hold', 'timeout'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith('--')) {

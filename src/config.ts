@@ -52,6 +52,7 @@ const options = {
   maxConnections: { flag: 'max-connections', kind: 'int', default: '10000', help: 'connections per worker; more get too_many_connections' },
   leaseMs: { flag: 'lease-ms', kind: 'int', default: '3000', help: 'gateway lease in Redis: a gateway silent this long is presumed dead' },
   drainMs: { flag: 'drain-ms', kind: 'int', default: '5000', help: 'longest wait for clients to take their bye on shutdown' },
+  writeDelayMs: { flag: 'write-delay-ms', kind: 'int', default: '0', help: 'fanned-out messages wait up to this long to share one socket write (0 = one write per event-loop turn)' },
   presenceTickMs: { flag: 'presence-tick-ms', kind: 'int', default: '250', help: 'presence changes are gathered and sent at most once per tick, as one batch' },
   presenceMaxUsers: { flag: 'presence-max-users', kind: 'int', default: '1000', help: 'above this many online, no per-user public presence: clients get the count' },
   roomPresenceMax: { flag: 'room-presence-max', kind: 'int', default: '250', help: 'rooms up to this many members announce joined/left; bigger ones give counts' },
@@ -104,6 +105,7 @@ export interface Config {
   maxConnections: number;
   leaseMs: number;
   drainMs: number;
+  writeDelayMs: number;
   presenceTickMs: number;
   presenceMaxUsers: number;
   roomPresenceMax: number;
@@ -198,6 +200,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): Readonly<Con
   if (config.presenceTickMs < 10) throw new ConfigError('--presence-tick-ms must be at least 10');
   if (config.maxFrameBytes < 1024) throw new ConfigError('--max-frame-bytes must be at least 1024');
   if (config.fileTtlMs < 1 || config.fileBytesPerSecond < 1) throw new ConfigError('--file-ttl-ms and --file-bytes-per-second must be at least 1');
+  // A delay is latency every reader pays: past a tenth of a second it is no longer a gather.
+  if (config.writeDelayMs > 100) throw new ConfigError('--write-delay-ms must be at most 100');
   return Object.freeze(config);
 }
 

@@ -7,6 +7,11 @@
 // join one of ROOMS shared rooms, send a message every ~INTERVAL_MS (public, room or private
 // to a peer, by MIX) for SESSION_S seconds, then bye. The VU then starts a new session.
 //
+// The bench's comparison scenarios (npm run bench -- --compare socketio), in k6:
+//   broadcast: -e VUS=1000 -e SENDERS=1 -e INTERVAL_MS=20 -e MIX=public=1 -e ROOMS=0
+//   private:   -e VUS=2000 -e INTERVAL_MS=500 -e MIX=private=1 -e ROOMS=0
+// (raise the gateways' --rate above 1000/INTERVAL_MS messages per second per connection).
+//
 // Environment (all optional):
 //   CHORUS_WS_URL  gateway URL                      (ws://127.0.0.1:50446)
 //   VUS            peak concurrent users            (500)
@@ -14,7 +19,8 @@
 //   HOLD           time at VUS                      (3m)
 //   SESSION_S      length of one user session, s    (60)
 //   INTERVAL_MS    mean gap between a user's sends  (2000; the server allows ~20 frames/s)
-//   ROOMS          shared rooms, user joins VU % n  (5)
+//   ROOMS          shared rooms, user joins VU % n  (5; 0 = no rooms, MIX without room)
+//   SENDERS        only VUs 1..SENDERS send          (0 = every VU)
 //   ROOM_PREFIX    room names are #<prefix>-<i>     (k6)
 //   MIX            public=..,room=..,private=..     (public=0.1,room=0.6,private=0.3)
 //   SIZE           characters per message text      (64)
@@ -31,6 +37,8 @@ import {
   countError,
   uniqueNick,
   parseFrame,
+  presenceChanges,
+  errorText,
   parseMix,
   pickKind,
   jitter,
@@ -43,7 +51,9 @@ const SESSION_S = envNumber('SESSION_S', 60);
 const INTERVAL_MS = envNumber('INTERVAL_MS', 2000);
 const ROOMS = envNumber('ROOMS', 5);
 const ROOM_PREFIX = envString('ROOM_PREFIX', 'k6');
-const MIX = parseMix(envString('MIX', 'public=0.1,room=0.6,private=0.3'));
+const SENDERS = envNumber('SENDERS', 0);
+const MIX = parseMix(envString('MIX', ROOMS > 0 ? 'public=0.1,room=0.6,private=0.3' : 'public=0.25,private=0.75'));
+if (ROOMS === 0 && MIX.room > 0) throw new Error('MIX has room messages but ROOMS is 0');
 const SIZE = envNumber('SIZE', 64);
 const HELLO_TIMEOUT_MS = 10000;
 const BYE_WAIT_MS = 2000; // after bye, how long to wait for the server to close before closing
@@ -77,13 +87,19 @@ export const options = {
 
 export default function () {
   const nick = uniqueNick('vu');
-  const room = `#${ROOM_PREFIX}-${__VU % ROOMS}`;
-  const pending = {}; // ref -> {t: send time in ms, to}
-  const peers = []; // nicks seen online: private-message targets
+  const room = ROOMS > 0 ? `#${ROOM_PREFIX}-${__VU % ROOMS}` : null;
+  const sends = SENDERS === 0 || __VU <= SENDERS;
+  /** @type {Record<string, {t: number, to: string}>} ref -> send time in ms and target */
+  const pending = {};
+  /** @type {string[]} nicks seen online: private-message targets */
+  const peers = [];
   let seq = 0;
-  let sendTimer = null;
-  let helloTimer = null;
-  let endTimer = null;
+  /** @type {number | undefined} */
+  let sendTimer;
+  /** @type {number | undefined} */
+  let helloTimer;
+  /** @type {number | undefined} */
+  let endTimer;
   let welcomed = false;
   let joined = false;
   let helloFailed = false;
@@ -94,13 +110,21 @@ export default function () {
 
   const ws = new WebSocket(WS_URL, null, { tags: { chorus_scenario: 'chat' } });
 
+  /** @param {Record<string, unknown>} frame */
   const send = (frame) => ws.send(JSON.stringify(frame));
+  /** @param {number | undefined} t */
+  const stop = (t) => {
+    if (t !== undefined) clearTimeout(t);
+  };
 
+  /** @param {unknown} other */
   const rememberPeer = (other) => {
+    if (typeof other !== 'string') return;
     if (!other || other === nick || peers.indexOf(other) !== -1) return;
     if (peers.length >= MAX_PEERS) peers.splice(Math.floor(Math.random() * peers.length), 1);
     peers.push(other);
   };
+  /** @param {string} other */
   const forgetPeer = (other) => {
     const i = peers.indexOf(other);
     if (i !== -1) peers.splice(i, 1);
@@ -108,12 +132,18 @@ export default function () {
 
   const sendOne = () => {
     let kind = pickKind(MIX);
-    if (kind === 'private' && peers.length === 0) kind = 'room';
-    const to = kind === 'public' ? '*' : kind === 'room' ? room : `@${peers[Math.floor(Math.random() * peers.length)]}`;
+    if (kind === 'private' && peers.length === 0) kind = room ? 'room' : 'public';
+    const to = kind === 'public' ? '*' : kind === 'room' && room ? room : `@${peers[Math.floor(Math.random() * peers.length)]}`;
     const ref = String(++seq);
     pending[ref] = { t: Date.now(), to };
     send({ type: 'send', ref, to, text: messageText(MARKER, SIZE) });
     metrics.sent.add(1, { kind });
+  };
+
+  // Every session lasts SESSION_S from here; only senders send, after a jittered first gap.
+  const startSending = () => {
+    if (sends) scheduleSend();
+    endTimer = setTimeout(finish, SESSION_S * 1000);
   };
 
   const scheduleSend = () => {
@@ -129,9 +159,9 @@ export default function () {
   const finish = () => {
     if (closing) return;
     closing = true;
-    clearTimeout(sendTimer);
-    clearTimeout(helloTimer);
-    clearTimeout(endTimer);
+    stop(sendTimer);
+    stop(helloTimer);
+    stop(endTimer);
     if (ws.readyState === 1) {
       send({ type: 'bye' });
       endTimer = setTimeout(() => ws.close(), BYE_WAIT_MS);
@@ -139,6 +169,7 @@ export default function () {
   };
 
   // Before a welcome there is no session to say bye to: count the failure once, and close.
+  /** @param {string | null} code */
   const failHello = (code) => {
     if (!helloFailed && !welcomed) {
       helloFailed = true;
@@ -146,7 +177,7 @@ export default function () {
       if (code) countError(code);
     }
     closing = true;
-    clearTimeout(helloTimer);
+    stop(helloTimer);
     if (ws.readyState <= 1) ws.close();
   };
 
@@ -161,7 +192,7 @@ export default function () {
   });
 
   ws.addEventListener('message', (e) => {
-    const f = parseFrame(e.data);
+    const f = parseFrame(e);
     if (!f) {
       countError('client_bad_frame');
       return;
@@ -170,12 +201,21 @@ export default function () {
     switch (f.type) {
       case 'welcome':
         welcomed = true;
-        clearTimeout(helloTimer);
+        stop(helloTimer);
         metrics.welcome.add(now - helloAt);
         metrics.connectWelcome.add(now - started);
         metrics.helloOk.add(true);
         check(f, { 'welcome has our nick': (w) => typeof w.nick === 'string' && w.nick.length > 0 });
-        send({ type: 'join', room, ref: 'join' });
+        // Above the gateways' presence threshold nobody is announced one by one: ask who is
+        // online, so private messages have peers whatever presence sends.
+        if (MIX.private > 0) send({ type: 'who', ref: 'who' });
+        if (room) send({ type: 'join', room, ref: 'join' });
+        else startSending();
+        return;
+      case 'who':
+        if (Array.isArray(f.users)) {
+          for (const u of f.users) rememberPeer(typeof u === 'string' ? u : u && u.nick);
+        }
         return;
       case 'joined':
         // Ours carries our ref; a server that drops refs still names our nick and room.
@@ -185,18 +225,22 @@ export default function () {
           if (Array.isArray(f.members)) {
             for (const m of f.members) rememberPeer(typeof m === 'string' ? m : m && m.nick);
           }
-          scheduleSend(); // the first send comes after a jittered gap, like every other
-          endTimer = setTimeout(finish, SESSION_S * 1000);
+          startSending();
         } else {
           rememberPeer(f.nick);
         }
         return;
-      case 'presence':
-        // A batch (protocol version 2) lists a tick's arrivals and departures; a server of
-        // version 1 sends one change per frame, as event and nick. Count frames carry neither.
-        for (const n of Array.isArray(f.online) ? f.online : f.event === 'online' ? [f.nick] : []) rememberPeer(n);
-        for (const n of Array.isArray(f.offline) ? f.offline : f.event === 'offline' ? [f.nick] : []) forgetPeer(n);
+      case 'presence': {
+        // One change (version 1) or a batch of them: the same frame type, both shapes read.
+        const changes = presenceChanges(f);
+        metrics.presenceFrames.add(1);
+        metrics.presenceChanges.add(changes.length);
+        for (const c of changes) {
+          if (c.event === 'online') rememberPeer(c.nick);
+          else if (c.event === 'offline') forgetPeer(c.nick);
+        }
         return;
+      }
       case 'ack': {
         const p = pending[f.ref];
         if (p === undefined) return;
@@ -239,7 +283,7 @@ export default function () {
 
   ws.addEventListener('error', (e) => {
     countError('ws_error');
-    console.warn(`VU ${__VU} ${nick}: websocket error: ${e && e.error}`);
+    console.warn(`VU ${__VU} ${nick}: websocket error: ${errorText(e)}`);
   });
 
   ws.addEventListener('close', () => {
@@ -253,8 +297,8 @@ export default function () {
       metrics.ackOk.add(false);
       delete pending[ref];
     }
-    clearTimeout(sendTimer);
-    clearTimeout(helloTimer);
-    clearTimeout(endTimer);
+    stop(sendTimer);
+    stop(helloTimer);
+    stop(endTimer);
   });
 }

@@ -9,6 +9,7 @@ import { Counter, Rate, Trend } from 'k6/metrics';
 /** The gateway's WebSocket URL: `k6 run -e CHORUS_WS_URL=ws://host:50446 ...`. */
 export const WS_URL = __ENV.CHORUS_WS_URL || 'ws://127.0.0.1:50446';
 
+/** @param {string} name @param {number} fallback @returns {number} */
 export function envNumber(name, fallback) {
   const raw = __ENV[name];
   if (raw === undefined || raw === '') return fallback;
@@ -17,6 +18,7 @@ export function envNumber(name, fallback) {
   return n;
 }
 
+/** @param {string} name @param {string} fallback @returns {string} */
 export function envString(name, fallback) {
   const raw = __ENV[name];
   return raw === undefined || raw === '' ? fallback : raw;
@@ -39,17 +41,26 @@ export const metrics = {
   errors: new Counter('chorus_errors'), // tagged {code}: one series per protocol error code
   ackOk: new Rate('chorus_ack_ok'), // true per ack, false per refused or never-acked send
   helloOk: new Rate('chorus_hello_ok'), // true per welcome, false per failed hello
+  // Presence: frames (one may carry a batch of changes) and the changes they carry.
+  presenceFrames: new Counter('chorus_presence_frames'),
+  presenceChanges: new Counter('chorus_presence_changes'),
+  // Per session: presence frames ÷ (presence ticks the session lasted + 1): at most 1 when the
+  // gateways coalesce presence per tick (connect.js, with PRESENCE_TICK_MS).
+  presencePerTick: new Trend('chorus_presence_frames_per_tick'),
+  heldOk: new Rate('chorus_held_ok'), // true per connection that stayed open for its whole hold
 };
 
+/** @param {unknown} code */
 export function countError(code) {
   metrics.errors.add(1, { code: String(code || 'unknown') });
 }
 
-/** A nick unique per VU and iteration, within the protocol's 32 characters. */
+/** A nick unique per VU and iteration, within the protocol's 32 characters. @param {string} prefix */
 export function uniqueNick(prefix) {
   return `${prefix}${__VU}_${__ITER}_${randomSuffix(4)}`;
 }
 
+/** @param {number} n */
 export function randomSuffix(n) {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
   let s = '';
@@ -57,8 +68,13 @@ export function randomSuffix(n) {
   return s;
 }
 
-/** One server frame, or null when the data is not a JSON object. */
-export function parseFrame(data) {
+/**
+ * One server frame, or null when the event carries no JSON object.
+ * @param {import('k6/websockets').MessageEvent | import('k6/websockets').ErrorEvent} event
+ * @returns {Record<string, any> | null}
+ */
+export function parseFrame(event) {
+  const data = 'data' in event ? event.data : undefined;
   if (typeof data !== 'string') return null;
   try {
     const f = JSON.parse(data);
@@ -68,20 +84,64 @@ export function parseFrame(data) {
   }
 }
 
-/** "public=0.1,room=0.6,private=0.3" -> {public, room, private}; missing kinds weigh 0. */
+/** The error text of an `error` event, for the log. @param {import('k6/websockets').MessageEvent | import('k6/websockets').ErrorEvent} event */
+export function errorText(event) {
+  return 'error' in event ? event.error : 'unknown';
+}
+
+/**
+ * The presence changes one `presence` frame carries, oldest first, whatever its shape:
+ * version 1's single change (`event`, `nick`), or a batch, which may list changes
+ * (`changes`/`batch`/`events`: `{event, nick}` items) or nicks by event (`online`/`offline`
+ * arrays). A batch of one also carries v1's fields: that change is counted once.
+ * A count (`online` as a number, sent above the population threshold) carries no change.
+ * @param {Record<string, any>} f
+ * @returns {{event: string, nick: string}[]}
+ */
+export function presenceChanges(f) {
+  /** @type {{event: string, nick: string}[]} */
+  const out = [];
+  /** @param {unknown} event @param {unknown} nick */
+  const add = (event, nick) => {
+    if (typeof event !== 'string' || typeof nick !== 'string') return;
+    if (!out.some((c) => c.event === event && c.nick === nick)) out.push({ event, nick });
+  };
+  for (const key of ['changes', 'batch', 'events']) {
+    const list = f[key];
+    if (Array.isArray(list)) for (const c of list) if (c && typeof c === 'object') add(c.event, c.nick);
+  }
+  for (const event of ['online', 'offline']) {
+    const list = f[event];
+    if (Array.isArray(list)) for (const n of list) add(event, typeof n === 'string' ? n : n && n.nick);
+  }
+  add(f.event, f.nick);
+  return out;
+}
+
+/**
+ * "public=0.1,room=0.6,private=0.3" -> {public, room, private}; missing kinds weigh 0.
+ * @param {string} text
+ * @returns {Mix}
+ */
 export function parseMix(text) {
+  /** @type {Mix} */
   const mix = { public: 0, room: 0, private: 0 };
   for (const part of String(text).split(',')) {
     const kv = part.trim().split('=');
     const n = Number(kv[1]);
-    if (!(kv[0] in mix) || !isFinite(n) || n < 0) throw new Error(`MIX: bad part "${part}"`);
-    mix[kv[0]] = n;
+    const kind = kv[0];
+    if (!(kind === 'public' || kind === 'room' || kind === 'private') || !isFinite(n) || n < 0) {
+      throw new Error(`MIX: bad part "${part}"`);
+    }
+    mix[kind] = n;
   }
   if (mix.public + mix.room + mix.private <= 0) throw new Error('MIX needs a positive weight');
   return mix;
 }
 
-/** Picks 'public' | 'room' | 'private' with the mix's weights. */
+/** @typedef {{public: number, room: number, private: number}} Mix */
+
+/** Picks 'public' | 'room' | 'private' with the mix's weights. @param {Mix} mix */
 export function pickKind(mix) {
   const sum = mix.public + mix.room + mix.private;
   let r = Math.random() * sum;
@@ -90,18 +150,18 @@ export function pickKind(mix) {
   return mix.private > 0 ? 'private' : mix.room > 0 ? 'room' : 'public';
 }
 
-/** A delay of `ms` +-50%: sends spread out instead of arriving in lockstep. */
+/** A delay of `ms` +-50%: sends spread out instead of arriving in lockstep. @param {number} ms */
 export function jitter(ms) {
   return ms * (0.5 + Math.random());
 }
 
-/** Text of a load message: a marker, the send time (for e2e latency), then padding. */
+/** Text of a load message: a marker, the send time (for e2e latency), then padding. @param {string} marker @param {number} size */
 export function messageText(marker, size) {
   const head = `${marker}${Date.now()}:`;
   return head + 'x'.repeat(Math.max(1, size - head.length));
 }
 
-/** The send time inside a text written by messageText, or NaN if it is not ours. */
+/** The send time inside a text written by messageText, or NaN if it is not ours. @param {string} marker @param {unknown} text */
 export function sentAtOf(marker, text) {
   if (typeof text !== 'string' || text.indexOf(marker) !== 0) return NaN;
   return parseInt(text.slice(marker.length), 10);

@@ -67,12 +67,29 @@ export function freePort() {
 }
 
 /**
- * Starts `node <main> --tcp-port 0 --ws-port 0 --metrics-port 0 --log-level info ...extra` and
+ * Starts `node [...nodeArgs] <main> --tcp-port 0 --ws-port 0 --metrics-port 0 --log-level info ...extra` and
  * resolves once its "listening" log line(s) gave the TCP and WebSocket ports (and, where
  * a metrics port is known, /readyz answered 200).
  */
-export async function startGateway(mainJs, extraArgs = [], name = 'gateway') {
-  const args = [mainJs, '--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--metrics-port', '0', '--log-level', 'info', ...extraArgs];
+export async function startGateway(mainJs, extraArgs = [], name = 'gateway', nodeArgs = []) {
+  const args = [...nodeArgs, mainJs, '--host', '127.0.0.1', '--tcp-port', '0', '--ws-port', '0', '--metrics-port', '0', '--log-level', 'info', ...extraArgs];
+  const { child, ports } = await startListening(name, args, ['tcpPort', 'wsPort']);
+  if (ports.metricsPort) await waitReady(ports.metricsPort, child);
+  return { child, pid: child.proc.pid, ...ports, stop: () => child.stop() };
+}
+
+/**
+ * Starts one node of the Socket.IO peer (loadtest/peers/socketio-server.mjs) on a free port,
+ * sharing `redisUrl` with the other nodes through @socket.io/redis-adapter.
+ */
+export async function startSocketIoNode(peerJs, redisUrl, name = 'socket.io') {
+  const args = [peerJs, '--host', '127.0.0.1', '--port', '0', '--redis', redisUrl];
+  const { child, ports } = await startListening(name, args, ['wsPort']);
+  return { child, pid: child.proc.pid, ...ports, stop: () => child.stop() };
+}
+
+/** Runs `node ...args` and waits for its "listening" JSON log line(s) to give every `required` port. */
+async function startListening(name, args, required) {
   const child = new Child(name, process.execPath, args);
   const ports = {};
   const listening = new Promise((resolve, reject) => {
@@ -90,21 +107,20 @@ export async function startGateway(mainJs, extraArgs = [], name = 'gateway') {
         const v = findNumber(entry, key);
         if (v !== undefined && v > 0) ports[key] = v;
       }
-      if (ports.tcpPort && ports.wsPort) resolve();
+      if (required.every((key) => ports[key])) resolve();
     };
   });
   const outcome = await Promise.race([
     listening.then(() => 'ok', (err) => err.message),
     child.exited.then((r) => `exited early (code ${r.code}, signal ${r.signal}${r.error ? `, ${r.error.message}` : ''})`),
-    unrefDelay(startTimeoutMs).then(() => `no "listening" log line with tcpPort and wsPort within ${startTimeoutMs / 1000} s`),
+    unrefDelay(startTimeoutMs).then(() => `no "listening" log line with ${required.join(' and ')} within ${startTimeoutMs / 1000} s`),
   ]);
   if (outcome !== 'ok') {
     await child.stop();
     throw new Error(child.describeFailure(outcome));
   }
   child.onLineHook = () => {};
-  if (ports.metricsPort) await waitReady(ports.metricsPort, child);
-  return { child, ...ports, stop: () => child.stop() };
+  return { child, ports };
 }
 
 async function waitReady(metricsPort, child) {
@@ -132,7 +148,9 @@ export async function startRedis() {
   const end = Date.now() + startTimeoutMs;
   while (Date.now() < end) {
     if (child.proc.exitCode !== null) break;
-    if (await ping(port)) return { child, port, url: `redis://127.0.0.1:${port}`, stop: () => child.stop() };
+    if (await ping(port)) {
+      return { child, pid: child.proc.pid, port, url: `redis://127.0.0.1:${port}`, stop: () => child.stop() };
+    }
     await delay(100);
   }
   await child.stop();

@@ -12,12 +12,13 @@ import { describeTarget } from './transport.mjs';
 
 export const defaults = Object.freeze({
   urls: ['ws://127.0.0.1:50446'],
-  transport: 'ws', // ws | tcp | mix (users alternate)
+  transport: 'ws', // ws | tcp | mix (users alternate) | sio (Socket.IO, the bench's peer)
   tcpHost: '127.0.0.1',
   tcpPorts: [50445],
   users: 500,
   duration: 30, // seconds of sending (chat) or of holding the connections (connect --hold)
   rate: 0.5, // messages per user per second: well under the server's ~20 frames/s bucket
+  senders: 0, // chat: how many users send (the first ones); 0 = every user
   rooms: 5,
   mix: { public: 0.1, room: 0.6, private: 0.3 },
   size: 64, // characters of text per message (a header + padding)
@@ -25,6 +26,9 @@ export const defaults = Object.freeze({
   drain: 5, // seconds to wait after the send phase for acks and deliveries in flight
   hold: 0, // connect: seconds to keep every connection open before saying bye
   timeout: 10, // seconds a hello or a join may take
+  deadline: 0, // seconds after which no new batch is started while ramping (0 = none); the rest count as not_started
+  localAddresses: [], // source addresses users take round-robin (127.0.0.x), to spread ephemeral ports
+  onPhase: () => {}, // called with 'sending', 'drained' (chat) or 'ramped', 'held' (connect): the bench samples the servers there
   progress: true, // a line on stderr every 5 s
   log: (line) => process.stderr.write(line + '\n'),
 });
@@ -56,6 +60,7 @@ export async function runChat(options = {}) {
   const rampS = (performance.now() - t0) / 1000;
   const ready = users.filter((u) => u.ready);
   o.log(`ramp: ${ready.length}/${users.length} users ready in ${rampS.toFixed(1)} s`);
+  await o.onPhase('sending');
 
   const lag = monitorEventLoopDelay({ resolution: lagResolutionMs });
   lag.enable();
@@ -92,7 +97,8 @@ export async function runChat(options = {}) {
       schedule(u, intervalMs * (0.5 + Math.random()));
     }, delay);
   };
-  for (const u of ready) schedule(u, Math.random() * intervalMs);
+  const senders = o.senders > 0 ? ready.slice(0, o.senders) : ready;
+  for (const u of senders) schedule(u, Math.random() * intervalMs);
 
   const progress = o.progress ? setInterval(() => o.log(progressLine(stats, phase0)), progressEveryMs) : null;
   await sleep(o.duration * 1000);
@@ -110,6 +116,7 @@ export async function runChat(options = {}) {
   clearInterval(progress);
   lag.disable();
   const cpu = process.cpuUsage(cpu0);
+  await o.onPhase('drained');
 
   const unacked = users.reduce((n, u) => n + u.pending.size, 0);
   await closeAll(users);
@@ -136,8 +143,10 @@ export async function runConnect(options = {}) {
   const cpu = process.cpuUsage(cpu0);
   const ready = users.filter((u) => u.ready).length;
   o.log(`connect: ${ready}/${users.length} users welcomed in ${rampS.toFixed(2)} s`);
+  await o.onPhase('ramped');
   if (o.hold > 0) await sleep(o.hold * 1000);
-  const alive = users.filter((u) => u.alive).length;
+  await o.onPhase('held');
+  const alive = users.filter((u) => u.ready && u.alive).length; // welcomed and still connected
   await closeAll(users);
   return connectResult(o, run, { rampS, ready, alive, total, lag, cpu, activeS: rampS });
 }
@@ -152,7 +161,8 @@ function validate(o) {
   if (!Number.isInteger(o.users) || o.users > 15_000) {
     throw new Error('--users must be an integer up to 15000 (one process, one port range)');
   }
-  if (!['ws', 'tcp', 'mix'].includes(o.transport)) throw new Error('--transport is ws, tcp or mix');
+  if (!['ws', 'tcp', 'mix', 'sio'].includes(o.transport)) throw new Error('--transport is ws, tcp, mix or sio');
+  if (!Number.isInteger(o.senders) || o.senders < 0) throw new Error('--senders must be an integer >= 0');
   if (!(o.duration >= 0) || !(o.drain >= 0) || !(o.hold >= 0)) throw new Error('durations must be >= 0');
   if (o.duration > 3600 || o.hold > 3600) throw new Error('a run is bounded: at most 3600 s');
   positive('rate', o.rate);
@@ -176,6 +186,7 @@ function setupRun(o) {
         stats,
         marker,
         timeoutMs: o.timeout * 1000,
+        localAddress: o.localAddresses.length ? o.localAddresses[i % o.localAddresses.length] : undefined,
       }),
   );
   return { id, stats, users, marker, targets };
@@ -186,6 +197,7 @@ export function buildTargets(o) {
   const ws = o.urls.map((url) => ({ transport: 'ws', url }));
   const tcp = o.tcpPorts.map((port) => ({ transport: 'tcp', host: o.tcpHost, port }));
   if (o.transport === 'ws') return ws;
+  if (o.transport === 'sio') return o.urls.map((url) => ({ transport: 'sio', url }));
   if (o.transport === 'tcp') return tcp;
   const out = [];
   for (let i = 0; i < Math.max(ws.length, tcp.length); i++) out.push(ws[i % ws.length], tcp[i % tcp.length]);
@@ -194,7 +206,13 @@ export function buildTargets(o) {
 
 /** Opens users `batch` at a time; each batch settles before the next starts. */
 async function ramp(o, users, start) {
+  const end = o.deadline > 0 ? performance.now() + o.deadline * 1000 : Infinity;
   for (let i = 0; i < users.length; i += o.batch) {
+    if (performance.now() >= end) {
+      // Past the deadline the rest are never tried: counted, so a collapse reads as one.
+      for (const u of users.slice(i)) u.stats.error('not_started');
+      return;
+    }
     const batch = users.slice(i, i + o.batch);
     const results = await Promise.allSettled(batch.map((u, j) => start(u, i + j)));
     results.forEach((r, j) => {

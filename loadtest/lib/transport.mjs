@@ -1,8 +1,10 @@
-// One client connection to a gateway, over WebSocket or TCP JSON lines, behind the same
-// small interface: open(), send(frame), close(), destroy(), and onFrame/onClose callbacks.
+// One client connection to a gateway, over WebSocket or TCP JSON lines (or, for the bench's
+// comparison, Socket.IO to loadtest/peers/socketio-server.mjs), behind the same small
+// interface: open(), send(frame), close(), destroy(), and onFrame/onClose callbacks.
 
 import net from 'node:net';
 import WebSocket from 'ws';
+import { io as socketIo } from 'socket.io-client';
 
 const maxFrameBytes = 1024 * 1024; // the server's frames are <= 64 KiB; 1 MiB means framing is lost
 const connectTimeoutMs = 10_000;
@@ -17,11 +19,18 @@ export function assertLoopback(host) {
 
 /** Where one user connects: {transport:'ws', url} or {transport:'tcp', host, port}. */
 export function describeTarget(t) {
-  return t.transport === 'ws' ? t.url : `tcp://${t.host}:${t.port}`;
+  return t.transport === 'tcp' ? `tcp://${t.host}:${t.port}` : t.transport === 'sio' ? `socket.io+${t.url}` : t.url;
 }
 
-export function createConnection(target) {
-  return target.transport === 'ws' ? new WsConnection(target.url) : new TcpConnection(target.host, target.port);
+/**
+ * `localAddress` (a 127.0.0.x) spreads many connections over several source addresses: each
+ * has its own ephemeral port range, so 10,000+ sockets (and the TIME_WAITs of the previous
+ * run) do not exhaust one address's ports.
+ */
+export function createConnection(target, localAddress) {
+  if (target.transport === 'ws') return new WsConnection(target.url, localAddress);
+  if (target.transport === 'sio') return new SocketIoConnection(target.url, localAddress);
+  return new TcpConnection(target.host, target.port, localAddress);
 }
 
 class BaseConnection {
@@ -61,9 +70,10 @@ class BaseConnection {
 }
 
 class WsConnection extends BaseConnection {
-  constructor(url) {
+  constructor(url, localAddress) {
     super();
     this.url = url;
+    this.localAddress = localAddress;
     this.ws = null;
   }
 
@@ -73,6 +83,7 @@ class WsConnection extends BaseConnection {
         perMessageDeflate: false,
         maxPayload: maxFrameBytes,
         handshakeTimeout: connectTimeoutMs,
+        localAddress: this.localAddress,
       });
       this.ws = ws;
       let opened = false;
@@ -114,17 +125,18 @@ class WsConnection extends BaseConnection {
 }
 
 class TcpConnection extends BaseConnection {
-  constructor(host, port) {
+  constructor(host, port, localAddress) {
     super();
     this.host = host;
     this.port = port;
+    this.localAddress = localAddress;
     this.socket = null;
     this.pending = ''; // the unfinished line; bounded by maxFrameBytes
   }
 
   open() {
     return new Promise((resolve, reject) => {
-      const socket = net.connect({ host: this.host, port: this.port });
+      const socket = net.connect({ host: this.host, port: this.port, localAddress: this.localAddress });
       this.socket = socket;
       socket.setNoDelay(true);
       socket.setEncoding('utf8');
@@ -191,5 +203,65 @@ class TcpConnection extends BaseConnection {
 
   destroy() {
     if (this.socket) this.socket.destroy();
+  }
+}
+
+/**
+ * Socket.IO, speaking to the bench's peer: the same frames as Chorus, mapped onto idiomatic
+ * Socket.IO calls: each request is an event with an ack callback, whose answer the peer shapes
+ * as the Chorus frame (welcome, ack, joined, error); deliveries arrive as `msg` events.
+ * Socket.IO keeps itself alive (its own heartbeat), so `ping` is not sent.
+ */
+class SocketIoConnection extends BaseConnection {
+  constructor(url, localAddress) {
+    super();
+    this.url = url;
+    this.localAddress = localAddress;
+    this.socket = null;
+  }
+
+  open() {
+    return new Promise((resolve, reject) => {
+      const socket = socketIo(this.url, {
+        transports: ['websocket'],
+        forceNew: true, // one Manager (one WebSocket) per simulated user
+        reconnection: false,
+        timeout: connectTimeoutMs,
+        perMessageDeflate: false,
+        localAddress: this.localAddress,
+      });
+      this.socket = socket;
+      let opened = false;
+      socket.on('connect', () => {
+        opened = true;
+        resolve();
+      });
+      socket.on('connect_error', (err) => {
+        if (!opened) reject(err);
+        this.finish('socket.io connect_error');
+      });
+      socket.on('disconnect', (reason) => this.finish(`socket.io ${reason}`));
+      socket.on('msg', (m) => this.onFrame({ type: 'msg', ...m }));
+    });
+  }
+
+  send(frame) {
+    if (this.closed || !this.socket.connected) return false;
+    const { type, ref, ...body } = frame;
+    if (type === 'ping') return true;
+    if (type === 'bye') {
+      this.socket.disconnect();
+      return true;
+    }
+    this.socket.emit(type, body, (answer) => this.onFrame(ref === undefined ? answer : { ...answer, ref }));
+    return true;
+  }
+
+  close() {
+    if (this.socket) this.socket.disconnect();
+  }
+
+  destroy() {
+    if (this.socket) this.socket.disconnect();
   }
 }

@@ -19,10 +19,12 @@ export class User {
    * @param {import('./stats.mjs').Stats} o.stats
    * @param {string} o.marker   every text of this run starts with it; other traffic is ignored
    * @param {number} o.timeoutMs  how long hello and join may take
+   * @param {string} [o.localAddress]  the source address to connect from
    */
-  constructor({ nick, target, stats, marker, timeoutMs }) {
+  constructor({ nick, target, stats, marker, timeoutMs, localAddress }) {
     this.nick = nick;
     this.target = target;
+    this.localAddress = localAddress;
     this.stats = stats;
     this.marker = marker;
     this.timeoutMs = timeoutMs;
@@ -42,7 +44,7 @@ export class User {
   /** Connects and says hello; resolves with the welcome time in ms, rejects with an error code. */
   async connect() {
     const s = this.stats;
-    const conn = createConnection(this.target);
+    const conn = createConnection(this.target, this.localAddress);
     this.conn = conn;
     conn.onFrame = (f) => this.onFrame(f);
     conn.onSkipped = () => this.stats.framesIn++;

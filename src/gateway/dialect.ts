@@ -39,11 +39,17 @@ export const wsDialect: Dialect = {
   parse: jsonDialect.parse,
   encode: (frame) => encodeWsTextFrame(Buffer.from(JSON.stringify(frame))),
   encodeJson: (json) => encodeWsTextFrame(Buffer.from(json)),
-  deliver: (out) => out.bytes('ws', () => encodeWsTextFrame(out.env.line.subarray(0, out.env.line.length - 1))),
+  deliver: (out) => out.bytes('ws', wsFrameOf),
 };
+
+/** A fanned-out JSON line as one WebSocket text frame (without its newline). */
+function wsFrameOf(out: Outbound): Buffer {
+  return encodeWsTextFrame(out.env.line.subarray(0, out.env.line.length - 1));
+}
 
 function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) => Buffer): Dialect {
   const wrap = (lines: string[]) => (lines.length === 0 ? undefined : frameLines(lines));
+  const render = (out: Outbound) => wrap(renderFrame(out.frame(), name, ''));
   return {
     name,
     parse(line, greeting) {
@@ -67,7 +73,7 @@ function peopleDialect(name: 'text' | 'legacy', frameLines: (lines: string[]) =>
     },
     encode: (frame, self) => wrap(renderFrame(frame as Record<string, unknown>, name, self)),
     encodeJson: (json, self) => wrap(renderFrame(JSON.parse(json) as Record<string, unknown>, name, self)),
-    deliver: (out) => out.bytes(name, () => wrap(renderFrame(out.frame(), name, ''))),
+    deliver: (out) => out.bytes(name, render),
   };
 }
 

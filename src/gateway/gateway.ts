@@ -12,7 +12,8 @@ import { Logins } from './accounts.js';
 import type { Dialect } from './dialect.js';
 import { Doorway } from './doorway.js';
 import { Fanout } from './fanout.js';
-import type { Metrics } from './metrics.js';
+import { transports, type Metrics } from './metrics.js';
+import { WriteScheduler } from './outbox.js';
 import type { Peer } from './peer.js';
 import { Session, type Hub, type Limits } from './session.js';
 import { createTcpServer } from './tcp.js';
@@ -33,6 +34,8 @@ export interface GatewayOptions extends AdmissionLimits {
   proxyProtocol: boolean;
   trustedProxies: readonly string[];
   drainMs: number;
+  /** How long fanned-out frames may wait to be written together (0: the end of the event-loop turn). */
+  writeDelayMs: number;
   limits: Limits;
   presence: PresenceLimits;
   tls?: { cert: Buffer; key: Buffer };
@@ -60,6 +63,7 @@ export class Gateway implements Hub {
   readonly presence: Announcer;
   readonly limits: Limits;
   readonly logins: Logins;
+  readonly writes: WriteScheduler;
   /** Each open session and its socket side, which the deadline sweep reads. */
   private readonly sessions = new Map<Session, Peer>();
   private readonly doorway: Doorway;
@@ -77,6 +81,8 @@ export class Gateway implements Hub {
   ) {
     this.limits = opts.limits;
     this.logins = new Logins(engine.accounts, metrics);
+    const delivered = new Map(transports.map((t) => [t, metrics.delivered.labels(t)]));
+    this.writes = new WriteScheduler(opts.writeDelayMs, (transport, n) => delivered.get(transport)!.inc(n));
     this.fanout = new Fanout(engine.bus, (env) => {
       if (env.id !== '') metrics.deliveryLatency.observe(Math.max(0, Date.now() - env.ts) / 1000);
     });
@@ -207,6 +213,7 @@ export class Gateway implements Hub {
     const closing = [close(this.tcp), close(this.ws)];
     const bye = Promise.all([...this.sessions.keys()].map((s) => s.drain()));
     await Promise.race([bye, delay(this.opts.drainMs)]);
+    this.writes.stop();
     await this.presence.stop();
     await this.engine.stop();
     // Connections that had not spoken yet are refused with `unavailable` if they do now;

@@ -21,9 +21,16 @@ export class Outbound {
     return (this.parsed ??= JSON.parse(this.env.line.toString('utf8')) as Record<string, unknown>);
   }
 
-  /** The frame's bytes in one dialect: built by the first socket that asks, shared by the rest. */
-  bytes(dialect: string, build: () => Buffer | undefined): Buffer | undefined {
-    if (!this.encoded.has(dialect)) this.encoded.set(dialect, build());
-    return this.encoded.get(dialect);
+  /**
+   * The frame's bytes in one dialect: built by the first socket that asks, shared by the rest.
+   * Asked once per recipient, so it costs one lookup and allocates nothing (`build` is the
+   * dialect's own function, not a closure made per call).
+   */
+  bytes(dialect: string, build: (out: Outbound) => Buffer | undefined): Buffer | undefined {
+    const known = this.encoded.get(dialect);
+    if (known !== undefined || this.encoded.has(dialect)) return known;
+    const built = build(this);
+    this.encoded.set(dialect, built);
+    return built;
   }
 }

@@ -17,7 +17,7 @@ import { claimNick, type Claimant } from './hello.js';
 import { JoinGuard, type JoinLimits } from './joins.js';
 import type { Metrics } from './metrics.js';
 import { Outbound } from './outbound.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type WriteScheduler } from './outbox.js';
 import { BytePace } from './pace.js';
 import { clientHost, type Peer } from './peer.js';
 import { identifyLine } from './identify.js';
@@ -40,6 +40,8 @@ export interface Hub {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly logins: Logins;
+  /** When every session's outbox writes to its socket. */
+  readonly writes: WriteScheduler;
   /** Open sessions on this gateway now, for the logs. */
   readonly connections: number;
   /** The session is over: the gateway stops tracking it. */
@@ -123,8 +125,7 @@ export class Session implements Subscriber {
     this.flood = new FloodGate(hub.limits, hub.metrics.laggedFrames);
     this.joins = new JoinGuard(hub.limits);
     this.uploadPace = new BytePace(hub.limits.files.bytesPerSecond);
-    const delivered = hub.metrics.delivered.labels(peer.transport);
-    this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, () => delivered.inc(), () => this.cutOff());
+    this.outbox = new Outbox(peer, hub.limits.maxOutboundBytes, hub.writes, () => this.cutOff());
     hub.metrics.connections.labels(peer.transport).inc();
   }
 

@@ -122,7 +122,9 @@ export function createWsServer(opts: WsOptions): net.Server {
   server.on('clientError', (_err, socket) => socket.destroy());
   // ws's default maxPayload is 100 MiB; a frame over ours is refused before it is buffered.
   // UTF-8 is checked here rather than by ws, which would close the connection over it.
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true });
+  // The gateway tracks its own sessions: ws's client Set (an entry and a close listener per
+  // connection) would be a second list nobody reads.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, perMessageDeflate: false, skipUTF8Validation: true, clientTracking: false });
   server.on('upgrade', (req, socket, head) => {
     const arrival = arrivals.get(socket);
     if (!arrival) return socket.destroy();

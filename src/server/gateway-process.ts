@@ -63,6 +63,7 @@ export async function startGateway(config: Config, log: Logger, worker?: number)
     proxyProtocol: config.proxyProtocol,
     trustedProxies: config.trustedProxies,
     drainMs: config.drainMs,
+    writeDelayMs: config.writeDelayMs,
     tls,
     presence: { tickMs: config.presenceTickMs, maxUsers: config.presenceMaxUsers, roomMax: config.roomPresenceMax },
     limits: {

@@ -5,6 +5,19 @@ import { Script } from './script.js';
  * touches one hash slot only: the keys it is given all carry the same {tag}.
  */
 
+/*
+ * Files a private message in the conversation of its two parties. The ids of the two
+ * directions come from two inboxes (two slots, maybe two nodes), so they can collide or
+ * arrive out of order here: the entry takes the message's id when that keeps the stream in
+ * order, else the next stream id; field 'i' always holds the message id. Shared by the post
+ * script (one Redis node: one step) and file-conversation (a cluster: a second step).
+ */
+const fileConversation = (stream: string, id: string, tail: string, limit: string) => String.raw`
+local filed = redis.pcall('XADD', ${stream}, 'MAXLEN', '~', ${limit}, ${id}, 'i', ${id}, 't', ${tail})
+if type(filed) == 'table' and filed.err then
+  filed = redis.call('XADD', ${stream}, 'MAXLEN', '~', ${limit}, '*', 'i', ${id}, 't', ${tail})
+end`;
+
 export const postScript = new Script('post', String.raw`
 -- post: files one message and publishes it in one atomic step, in the target's slot, so
 -- subscribers see each target's messages in id order and the text is never re-encoded.
@@ -22,6 +35,8 @@ export const postScript = new Script('post', String.raw`
 -- ARGV[7] the id to use when history is off (the gateway's IdClock); '' otherwise
 -- ARGV[8] 'PUBLISH' or 'SPUBLISH'
 -- ARGV[9] how long a ref is remembered, ms; '0' when the post has no ref
+-- KEYS[5] (optional: one Redis node only, where any key may share a script) the private
+--         conversation's stream: the message is filed there too, in the same step
 -- Returns {'ok', id} | {'dup', id, ts} (the first post with that ref) | {'no_such_user'} | {'not_in_room'}
 if ARGV[9] ~= '0' then
   local seen = redis.call('GET', KEYS[4])
@@ -41,6 +56,9 @@ end
 if ARGV[9] ~= '0' then
   redis.call('SET', KEYS[4], id .. ' ' .. ARGV[4], 'PX', ARGV[9])
 end
+if KEYS[5] then
+${fileConversation('KEYS[5]', 'id', 'ARGV[5]', 'ARGV[6]')}
+end
 -- The envelope (engine/envelope.ts) around the msg frame (protocol/encode messageJson).
 redis.call(ARGV[8], KEYS[3],
   id .. ' ' .. ARGV[4] .. ' ' .. ARGV[2] .. '\n' ..
@@ -49,19 +67,14 @@ return {'ok', id}
 `);
 
 export const fileConversationScript = new Script('file-conversation', String.raw`
--- file-conversation: files a private message in the conversation of its two parties.
--- The ids of the two directions come from two inboxes (two slots, maybe two nodes), so they
--- can collide or arrive out of order here: the entry takes the message's id when that keeps
--- the stream in order, else the next stream id; field 'i' always holds the message id.
+-- file-conversation: files a private message in the conversation of its two parties, on a
+-- Redis Cluster, where the conversation's slot differs from the inbox's (see fileConversation).
 -- KEYS[1] the conversation stream
 -- ARGV[1] the message id
 -- ARGV[2] the message tail
 -- ARGV[3] history limit for MAXLEN ~
 -- Returns the entry's stream id.
-local filed = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], ARGV[1], 'i', ARGV[1], 't', ARGV[2])
-if type(filed) == 'table' and filed.err then
-  filed = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', 'i', ARGV[1], 't', ARGV[2])
-end
+${fileConversation('KEYS[1]', 'ARGV[1]', 'ARGV[2]', 'ARGV[3]')}
 return filed
 `);
 

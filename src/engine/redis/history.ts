@@ -27,6 +27,11 @@ export class RedisHistory implements History {
     private readonly limit: number,
     private readonly guarded: Timed,
     private readonly acks: ReplicaAcks,
+    /**
+     * Standalone Redis: every key is on one node, so a private message is filed in the
+     * inbox and in the conversation by one script. A cluster needs a second step (two slots).
+     */
+    private readonly oneNode: boolean,
   ) {}
 
   post(draft: Draft): Promise<Posted> {
@@ -36,9 +41,11 @@ export class RedisHistory implements History {
       const log = this.keys.log(to);
       const guard = kind === '@' ? this.keys.nick(to.slice(1) as NickKey) : kind === '#' ? this.keys.members(to as RoomKey) : log;
       const ref = draft.dedupe === undefined ? log : this.keys.ref(to, draft.dedupe);
+      const conversation = kind === '@' && this.limit > 0 ? this.keys.conversation(from.key, to.slice(1) as NickKey) : undefined;
+      const together = conversation !== undefined && this.oneNode;
       const reply = (await postScript.run(
         this.cmd,
-        [log, guard, this.keys.channel(to), ref],
+        [log, guard, this.keys.channel(to), ref, ...(together ? [conversation] : [])],
         [
           kind,
           from.key,
@@ -55,10 +62,9 @@ export class RedisHistory implements History {
         case 'ok': {
           const id = reply[1]!;
           const filed = [log];
-          if (kind === '@' && this.limit > 0) {
-            // A second slot, so a second step: the post is acked once both are filed.
-            const conversation = this.keys.conversation(from.key, to.slice(1) as NickKey);
-            await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
+          if (conversation !== undefined) {
+            // On a cluster a second slot, so a second step: the post is acked once both are filed.
+            if (!together) await fileConversationScript.run(this.cmd, [conversation], [id, draft.tail, this.limit]);
             filed.push(conversation);
           }
           await this.acks.confirm(filed);

@@ -98,7 +98,7 @@ class RedisEngine implements Engine {
     });
     this.claims = this.rooms = this.presence;
     this.online = new RedisOnline(cmd, keys, ops);
-    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0));
+    this.history = new RedisHistory(cmd, keys, this.bus, opts.historyLimit, ops.guarded, new ReplicaAcks(this.conns, opts.ackReplicas ?? 0), this.conns.kind === 'standalone');
     this.files = new RedisFiles(cmd, keys, ops.guarded);
     this.accounts = new RedisAccounts(cmd, keys, ops.guarded);
     this.lease = new Lease({
