@@ -83,6 +83,11 @@ export interface Claims {
    * False (and nothing changes) when this connection no longer holds the nick.
    */
   detach(claim: Claim, graceMs: number): Promise<boolean>;
+  /**
+   * The nick as the user who holds `key` typed it, if anyone does: a look-alike (same key,
+   * another spelling) is told whom it looks like.
+   */
+  shownAs(key: NickKey): Promise<Nick | undefined>;
 }
 
 /** The online list, cluster-wide: who is connected now (a claim puts them there, a detach or release takes them off). */

@@ -1,7 +1,7 @@
 import type { Claim } from '../engine/types.js';
 import { ChorusError } from '../protocol/errors.js';
 import type { ClientFrame } from '../protocol/frames.js';
-import { nickKey, roomAddress, userAddress, type Address, type Nick } from '../protocol/names.js';
+import { looksLike, nickKey, roomAddress, userAddress, type Address, type Nick } from '../protocol/names.js';
 import { admit, type OnRegistered } from './accounts.js';
 import { newSessionToken } from './resume.js';
 import { resumeRefusal } from './resume-refusal.js';
@@ -87,5 +87,10 @@ export async function claimNick(s: Claimant, frame: Hello): Promise<Claim | unde
     if (s.closed) return undefined;
   }
   if (frame.resume) throw await resumeRefusal(engine, frame.resume.session);
+  // Claims compare look-alikes as one nick; say so, rather than that the nick is taken.
+  const holder = await engine.claims.shownAs(nickKey(frame.nick));
+  if (holder !== undefined && looksLike(frame.nick, holder)) {
+    throw new ChorusError('bad_nick', `${frame.nick} looks like ${holder}, who is online; pick a nick that does not`);
+  }
   throw new ChorusError('nick_taken', `${frame.nick} is already online; pick another nick`);
 }

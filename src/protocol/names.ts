@@ -65,6 +65,11 @@ export function nickKey(nick: Nick): NickKey {
   return skeleton(fold(nick.normalize('NFKC'))) as NickKey;
 }
 
+/** Two nicks that are one nick (same key) without being spelled alike: a look-alike of the other. */
+export function looksLike(nick: Nick, other: Nick): boolean {
+  return nickKey(nick) === nickKey(other) && fold(nick) !== fold(other);
+}
+
 export function parseRoom(raw: unknown): Room {
   if (typeof raw !== 'string' || !raw.startsWith('#')) {
     throw new ChorusError('bad_target', 'a room is "#" followed by its name');

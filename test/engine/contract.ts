@@ -66,6 +66,15 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e.online.count()).toBe(1);
     });
 
+    it('says how the holder of a nick typed it, and that a look-alike is the same nick', async () => {
+      const e = await make();
+      const ann = claimOf('Ann');
+      expect(await e.claims.shownAs(ann.key)).toBeUndefined();
+      expect(await e.claims.claim(ann, 'new')).toBe(true);
+      expect(await e.claims.claim(claimOf('\u0410nn'), 'new')).toBe(false);
+      expect(await e.claims.shownAs(claimOf('\u0430nn').key)).toBe('Ann');
+    });
+
     it('lists online users with their nicks as typed and frees a nick on release', async () => {
       const e = await make();
       const ann = claimOf('Ann');

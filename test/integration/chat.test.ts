@@ -105,6 +105,21 @@ describe.each(['tcp', 'ws'] as const)('chat over %s', (transport) => {
     [first, second, third].forEach((x) => x.close());
   });
 
+  it('refuses a look-alike of a nick online with bad_nick, naming whom it looks like', async () => {
+    const a = nick('ann');
+    const first = await join(a);
+    const other = transport === 'tcp' ? await TestClient.tcp(server.tcpPort) : await TestClient.ws(server.wsPort);
+    // Cyrillic а, fullwidth and math bold letters: one nick with the Latin one, spelled otherwise.
+    for (const lookAlike of [`\u0430${a.slice(1)}`, [...a].map((c) => (/[a-z]/.test(c) ? String.fromCodePoint(c.codePointAt(0)! + 0xfee0) : c)).join('')]) {
+      const refusal = await other.hello(lookAlike);
+      expect(refusal).toMatchObject({ type: 'error', code: 'bad_nick' });
+      expect(refusal.message).toContain(a);
+    }
+    expect(await other.hello(a.toUpperCase())).toMatchObject({ type: 'error', code: 'nick_taken' });
+    first.close();
+    other.close();
+  });
+
   it('answers history per target, oldest first, paged with before', async () => {
     const [a, b] = [nick('ann'), nick('bob')];
     const room = `#${nick('hist')}`;

@@ -140,6 +140,10 @@ class MemoryPresence implements Claims, Online, Rooms {
     return true;
   }
 
+  async shownAs(key: NickKey): Promise<Nick | undefined> {
+    return this.holders.get(key)?.nick;
+  }
+
   /** One process has no other gateway to reap: every change here is a session's own. */
   onChange(): void {}
 

@@ -46,6 +46,8 @@ import { conversationOf } from '../ids.js';
  */
 export interface Keys {
   nick(key: NickKey): string;
+  /** The nick as its holder typed it (look-alikes share the key, not the spelling). */
+  shown(key: NickKey): string;
   userRooms(key: NickKey): string;
   account(key: NickKey): string;
   members(room: RoomKey): string;
@@ -82,6 +84,7 @@ export function makeKeys(prefix: string): Keys {
   };
   return {
     nick: (key) => `${user(key)}:nick`,
+    shown: (key) => `${user(key)}:shown`,
     userRooms: (key) => `${user(key)}:rooms`,
     account: (key) => `${user(key)}:account`,
     members: (key) => `${room(key)}:members`,

@@ -22,6 +22,8 @@ export interface PresenceOptions {
   readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
 }
 
+const shownTtlMs = 86_400_000;
+
 /** A claim this gateway holds for a connected session, and the rooms it is in. */
 interface Live {
   readonly claim: Claim;
@@ -65,6 +67,10 @@ export class RedisPresence implements Claims, Rooms {
 
   detach(claim: Claim, graceMs: number): Promise<boolean> {
     return this.letGo('detach', claim, Date.now() + graceMs);
+  }
+
+  shownAs(key: NickKey): Promise<Nick | undefined> {
+    return this.o.ops.guarded('shown', async () => ((await this.o.cmd.get(this.o.keys.shown(key))) ?? undefined) as Nick | undefined);
   }
 
   join(room: RoomKey, claim: Claim, listUpTo: number): Promise<RoomJoin> {
@@ -224,6 +230,9 @@ export class RedisPresence implements Claims, Rooms {
     await Promise.all([
       this.o.cmd.sadd(this.o.keys.online, entry),
       this.o.cmd.sadd(this.o.keys.gatewayUsers(this.o.gateway), gatewayUser(claim)),
+      // Only read while the nick is held, and written by every claim: a day bounds what a
+      // nick nobody takes again leaves behind.
+      this.o.cmd.set(this.o.keys.shown(claim.key), claim.nick, 'PX', shownTtlMs),
       ...[...live.rooms].map((room) => this.o.cmd.sadd(this.o.keys.members(room), entry)),
     ]);
   }
