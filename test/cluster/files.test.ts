@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, connect } from '../support/client.js';
+import { TestClient, connect, wentOffline } from '../support/client.js';
 import { chunkBytes, collect, offer, randomFile, sendChunks, sha256, upload } from '../support/files.js';
 import { stopAll, type ServerHandle } from '../support/server.js';
 import { waitUntil } from '../support/wait.js';
@@ -98,7 +98,7 @@ describe.each(stores.each)('file transfer across three gateways on %s', (_name, 
     const file = randomFile(5 * chunkBytes + 1);
     const id = await upload(ann, '*', file);
     await ann.request({ type: 'bye' });
-    await cat.next('presence', (p) => p.nick === 'ann3' && p.event === 'offline');
+    await cat.next('presence', wentOffline('ann3'));
     const since = cat.received.length;
     cat.send({ type: 'file_accept', file: id });
     expect((await collect(cat, id, { since })).bytes.equals(file.bytes)).toBe(true);
