@@ -117,6 +117,9 @@ export function createMetrics(registry: Registry, worker: string) {
   // Series that exist from the start, at zero, so dashboards and alerts see them before traffic.
   for (const t of transports) metrics.connections.labels(t).set(0);
   for (const d of departures) metrics.disconnects.labels(d).inc(0);
+  // Also what a guessing alert needs: rate() cannot see the first failure of a series born at 1.
+  for (const reason of ['wrong_password', 'no_password']) metrics.authFailures.labels(reason).inc(0);
+  for (const by of ['account', 'address', 'hashing']) metrics.authThrottled.labels(by).inc(0);
   metrics.workerConnections.set(0);
   return metrics;
 }

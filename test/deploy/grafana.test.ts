@@ -16,6 +16,17 @@ const contractMetrics = [
   'chorus_slow_consumer_disconnects_total',
   'chorus_engine_up',
   'chorus_engine_op_seconds',
+  'chorus_disconnects_total',
+  'chorus_lagged_frames_total',
+  'chorus_presence_frames_total',
+  'chorus_presence_batches_total',
+  'chorus_files_offered_total',
+  'chorus_file_bytes_stored_total',
+  'chorus_file_bytes_delivered_total',
+  'chorus_file_transfers_failed_total',
+  'chorus_auth_failures_total',
+  'chorus_auth_throttled_total',
+  'chorus_worker_crash_loop',
 ];
 
 describe('deploy/grafana', () => {

@@ -26,9 +26,19 @@ describe('the shipped Prometheus files', () => {
     expect(`${result.stdout}${result.stderr}`).toContain('SUCCESS');
   });
 
-  it('has alerts on the gateways, the engine, latency and slow consumers', async () => {
+  it('has alerts on the gateways, the engine, latency, slow consumers, floods, logins and file transfers', async () => {
     const exprs = (await alertQueries()).map((q) => q.expr).join('\n');
-    for (const metric of ['up', 'chorus_engine_up', 'chorus_delivery_latency_seconds_bucket', 'chorus_slow_consumer_disconnects_total']) {
+    const watched = [
+      'up',
+      'chorus_engine_up',
+      'chorus_delivery_latency_seconds_bucket',
+      'chorus_slow_consumer_disconnects_total',
+      'chorus_disconnects_total',
+      'chorus_auth_failures_total',
+      'chorus_auth_throttled_total',
+      'chorus_file_transfers_failed_total',
+    ];
+    for (const metric of watched) {
       expect(exprs, metric).toMatch(new RegExp(`\\b${metric}\\b`));
     }
   });
