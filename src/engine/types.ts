@@ -196,13 +196,15 @@ export interface Account {
   /** Failed logins in a row, and when the last one was (ms since epoch): the back-off. */
   readonly failures: number;
   readonly failedAt: number;
+  /** The nick as it was registered (accounts from before this field have none). */
+  readonly nick?: Nick;
 }
 
 /** Registered nicks, cluster-wide, by case-folded nick key. */
 export interface Accounts {
   get(key: NickKey): Promise<Account | undefined>;
-  /** Sets (or changes) the password: a new epoch, and the failure count starts over. */
-  set(key: NickKey, hash: string, epoch: string): Promise<void>;
+  /** Sets (or changes) the password of `nick`: a new epoch, and the failure count starts over. */
+  set(key: NickKey, hash: string, epoch: string, nick: Nick): Promise<void>;
   /** Replaces the hash (stronger parameters) unless the password changed meanwhile (another epoch). */
   rehash(key: NickKey, epoch: string, hash: string): Promise<boolean>;
   /** Drops the account, unless its password changed meanwhile (another epoch). */

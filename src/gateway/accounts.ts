@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Account, Accounts, Engine } from '../engine/types.js';
 import { ChorusError } from '../protocol/errors.js';
 import type { ClientFrame } from '../protocol/frames.js';
-import type { NickKey } from '../protocol/names.js';
+import { looksLike, type NickKey } from '../protocol/names.js';
 import type { Metrics } from './metrics.js';
 import { hashPassword, verifyPassword } from './password.js';
 import { tokenEpoch } from './resume.js';
@@ -152,6 +152,10 @@ export async function admit(
 ): Promise<Admission> {
   const account = await hub.engine.accounts.get(key);
   if (!account) return { epoch: '' };
+  // A look-alike of a registered nick is refused as such (the legacy client takes a variant).
+  if (onRegistered !== 'skip' && account.nick !== undefined && looksLike(hello.nick, account.nick)) {
+    throw new ChorusError('bad_nick', `${hello.nick} looks like ${account.nick}, a registered nick; pick a nick that does not`);
+  }
   // The token of a session identified under this very password: as good as the password, for
   // that session only (a password set or changed since makes a new epoch).
   if (hello.resume && tokenEpoch(hello.resume.session) === account.epoch) return { epoch: account.epoch };

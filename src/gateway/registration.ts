@@ -19,7 +19,7 @@ export async function register(ctx: CommandContext, frame: Frame<'register'>): P
   const hash = await hub.logins.hash(frame.password);
   if (ctx.closed) return;
   const epoch = newEpoch();
-  await hub.engine.accounts.set(claim.key, hash, epoch);
+  await hub.engine.accounts.set(claim.key, hash, epoch, claim.nick);
   ctx.epoch = epoch;
   hub.log.info({ nick: claim.nick, changed: account !== undefined }, 'nick registered');
   ctx.reply({ type: 'registered', nick: claim.nick }, frame.ref);

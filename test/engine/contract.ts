@@ -398,8 +398,8 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       // A failed login for a nick nobody registered counts nothing and registers nothing.
       expect(await e1.accounts.failed(ann, 1)).toBe(0);
       expect(await e1.accounts.get(ann)).toBeUndefined();
-      await e1.accounts.set(ann, 'scrypt$first', 'e1');
-      expect(await e2.accounts.get(nickKey(parseNick('ANN')))).toEqual({ hash: 'scrypt$first', epoch: 'e1', failures: 0, failedAt: 0 });
+      await e1.accounts.set(ann, 'scrypt$first', 'e1', parseNick('Ann'));
+      expect(await e2.accounts.get(nickKey(parseNick('ANN')))).toEqual({ hash: 'scrypt$first', epoch: 'e1', failures: 0, failedAt: 0, nick: 'Ann' });
       expect(await e2.accounts.failed(ann, 1000)).toBe(1);
       expect(await e1.accounts.failed(ann, 2000)).toBe(2);
       expect(await e1.accounts.get(ann)).toMatchObject({ failures: 2, failedAt: 2000 });
@@ -410,8 +410,8 @@ export function engineContract(name: string, factory: () => EngineFactory): void
       expect(await e2.accounts.get(ann)).toMatchObject({ hash: 'scrypt$stronger', epoch: 'e1' });
       await e1.accounts.failed(ann, 3000);
       // A new password: a new epoch, and the back-off starts over.
-      await e2.accounts.set(ann, 'scrypt$second', 'e2');
-      expect(await e1.accounts.get(ann)).toEqual({ hash: 'scrypt$second', epoch: 'e2', failures: 0, failedAt: 0 });
+      await e2.accounts.set(ann, 'scrypt$second', 'e2', parseNick('Ann'));
+      expect(await e1.accounts.get(ann)).toEqual({ hash: 'scrypt$second', epoch: 'e2', failures: 0, failedAt: 0, nick: 'Ann' });
       expect(await e1.accounts.delete(ann, 'e1')).toBe(false);
       expect(await e1.accounts.get(ann)).toMatchObject({ epoch: 'e2' });
       expect(await e1.accounts.delete(ann, 'e2')).toBe(true);

@@ -51,6 +51,17 @@ function metric(text: string, name: string): number {
 }
 
 describe('registered nicks over JSON', () => {
+  it('refuses a look-alike of a registered nick with bad_nick, naming it', async () => {
+    const name = nick('ann');
+    await registered(name);
+    const { client, reply } = await hello(`\u0430${name.slice(1)}`);
+    expect(reply).toMatchObject({ type: 'error', code: 'bad_nick' });
+    expect(reply.message).toContain(name);
+    // The nick itself still asks for its password.
+    expect(await client.hello(name, {}, hashMs)).toMatchObject({ type: 'error', code: 'auth_failed' });
+    client.close();
+  });
+
   it('needs the password in every hello once registered, case-folded, until unregistered', async () => {
     const name = nick('Quang');
     const owner = await connect(server.tcpPort, name);

@@ -34,7 +34,7 @@ describe('password hashes', () => {
     const accounts = new MemoryAccounts();
     const logins = new Logins(accounts, createMetrics(new Registry(), 'w'));
     const key = nickKey(parseNick('ann'));
-    await accounts.set(key, weakHash('old but good'), 'e1');
+    await accounts.set(key, weakHash('old but good'), 'e1', parseNick('ann'));
     expect(await verifyPassword('old but good', (await accounts.get(key))!.hash)).toEqual({ ok: true, stale: true });
     await logins.check(key, (await accounts.get(key))!, 'old but good', '127.0.0.1');
     const after = (await accounts.get(key))!;

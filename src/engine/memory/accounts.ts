@@ -1,4 +1,4 @@
-import type { NickKey } from '../../protocol/names.js';
+import type { Nick, NickKey } from '../../protocol/names.js';
 import type { Account, Accounts } from '../types.js';
 
 /** Registered nicks of the one-process engine: they last as long as the process. */
@@ -9,8 +9,8 @@ export class MemoryAccounts implements Accounts {
     return this.accounts.get(key);
   }
 
-  async set(key: NickKey, hash: string, epoch: string): Promise<void> {
-    this.accounts.set(key, { hash, epoch, failures: 0, failedAt: 0 });
+  async set(key: NickKey, hash: string, epoch: string, nick: Nick): Promise<void> {
+    this.accounts.set(key, { hash, epoch, failures: 0, failedAt: 0, nick });
   }
 
   async rehash(key: NickKey, epoch: string, hash: string): Promise<boolean> {

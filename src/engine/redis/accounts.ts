@@ -1,4 +1,4 @@
-import type { NickKey } from '../../protocol/names.js';
+import type { Nick, NickKey } from '../../protocol/names.js';
 import type { Account, Accounts } from '../types.js';
 import type { Client } from './connection.js';
 import type { Keys } from './keys.js';
@@ -7,7 +7,8 @@ import { Script } from './script.js';
 
 /*
  * Each registered nick is one hash in the user's slot (keys.ts account): h the password
- * hash, e the epoch, f failed logins in a row, t when the last one failed (ms). Writes that
+ * hash, e the epoch, f failed logins in a row, t when the last one failed (ms), n the nick
+ * as registered. Writes that
  * must not undo a change of password made meanwhile check the epoch in the same step.
  */
 
@@ -52,15 +53,16 @@ export class RedisAccounts implements Accounts {
     return this.guarded('account_get', async () => {
       const fields = await this.cmd.hgetall(this.keys.account(key));
       if (fields.h === undefined || fields.e === undefined) return undefined;
-      return { hash: fields.h, epoch: fields.e, failures: Number(fields.f ?? 0), failedAt: Number(fields.t ?? 0) };
+      const account = { hash: fields.h, epoch: fields.e, failures: Number(fields.f ?? 0), failedAt: Number(fields.t ?? 0) };
+      return fields.n === undefined ? account : { ...account, nick: fields.n as Nick };
     });
   }
 
-  set(key: NickKey, hash: string, epoch: string): Promise<void> {
+  set(key: NickKey, hash: string, epoch: string, nick: Nick): Promise<void> {
     return this.guarded('account_set', async () => {
       const account = this.keys.account(key);
       // One MULTI on one slot: nobody reads a new hash with the old failure count.
-      await this.cmd.multi().del(account).hset(account, { h: hash, e: epoch, f: 0, t: 0 }).exec();
+      await this.cmd.multi().del(account).hset(account, { h: hash, e: epoch, f: 0, t: 0, n: nick }).exec();
     });
   }
 
