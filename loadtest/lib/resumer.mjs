@@ -5,6 +5,7 @@
 // never acked. Every message it receives goes to the ledger by the number in its text.
 
 import { performance } from 'node:perf_hooks';
+import { failRequest, request } from './handshake.mjs';
 import { createConnection } from './transport.mjs';
 
 const nowMs = () => performance.now();
@@ -136,19 +137,11 @@ export class Resumer {
   }
 
   request(frame, type) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.failWaiter('timeout'), this.timeoutMs);
-      this.waiter = { type, ref: frame.ref, resolve, reject, timer };
-      if (!this.conn.send(frame)) this.failWaiter('closed');
-    });
+    return request(this, frame, type, 'timeout');
   }
 
   failWaiter(code) {
-    const w = this.waiter;
-    if (!w) return;
-    this.waiter = null;
-    clearTimeout(w.timer);
-    w.reject(Object.assign(new Error(code), { code }));
+    failRequest(this, code);
   }
 
   /** Sends message `no` to `to`; false (and nothing registered) while offline. */

@@ -2,6 +2,7 @@
 // that matches acks to sends (by ref) and times every message it receives.
 
 import { performance } from 'node:perf_hooks';
+import { failRequest, request } from './handshake.mjs';
 import { createConnection } from './transport.mjs';
 
 // The server closes connections silent for --idle-timeout-ms (90 s by default); a user that
@@ -87,19 +88,11 @@ export class User {
 
   /** Sends one frame and waits for the answer of `type` (or an error with the same ref). */
   request(frame, type) {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.failWaiter(`timeout_${type}`), this.timeoutMs);
-      this.waiter = { type, ref: frame.ref, resolve, reject, timer };
-      if (!this.conn.send(frame)) this.failWaiter('closed');
-    });
+    return request(this, frame, type, `timeout_${type}`);
   }
 
   failWaiter(code) {
-    const w = this.waiter;
-    if (!w) return;
-    this.waiter = null;
-    clearTimeout(w.timer);
-    w.reject(Object.assign(new Error(code), { code }));
+    failRequest(this, code);
   }
 
   /** Sends one chat message to `to`; `fanout` is how many other run users should get it. */
