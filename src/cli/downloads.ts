@@ -38,7 +38,8 @@ export class Download {
   constructor(
     private readonly dir: string,
     readonly id: string,
-    readonly name: string,
+    /** Settled only at finish, so an offer that comes after the accept can still name it. */
+    public name: string,
   ) {
     this.temp = path.join(dir, `.${id.replace(/[^A-Za-z0-9_-]/g, '')}.part`);
   }

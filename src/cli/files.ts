@@ -52,7 +52,7 @@ interface Upload {
 
 interface Receiving {
   readonly download: Download;
-  readonly size: number;
+  size: number;
   readonly started: number;
   /** Resolves once the file is saved or has failed (piped `!accept` waits for it). */
   readonly settled: Promise<void>;
@@ -222,6 +222,13 @@ export class FileTransfers {
       size: typeof f.size === 'number' ? f.size : 0,
       expires: typeof f.expires === 'number' ? f.expires : Date.now(),
     };
+    const early = this.receiving.get(offer.file);
+    if (early) {
+      // Accepted by id before its offer crossed the cluster: the offer only names it.
+      early.download.name = safeFileName(offer.name, offer.file);
+      early.size = offer.size;
+      return;
+    }
     this.offers.set(offer.file, offer);
     const where = offer.to.startsWith('@') ? 'you' : offer.to;
     this.host.print(serverLine(
