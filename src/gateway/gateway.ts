@@ -102,10 +102,8 @@ export class Gateway implements Hub {
     // A hard cap on raw sockets (TLS and PROXY included), above the polite too_many_connections refusal of open().
     this.tcp.maxConnections = this.ws.maxConnections = opts.maxConnections + rawSocketHeadroom;
     engine.onOperation((op, seconds) => metrics.engineOp.labels(op).observe(seconds));
-    engine.onStatus((up) => {
-      metrics.engineUp.set(up ? 1 : 0);
-      log[up ? 'info' : 'warn']({ engine: engine.kind }, up ? 'engine reachable' : 'engine unreachable');
-    });
+    // The engine logs its own outages (and keeps quiet about its own shutdown).
+    engine.onStatus((up) => metrics.engineUp.set(up ? 1 : 0));
   }
 
   /** Ready for clients: listening, not draining, and the engine reachable. */

@@ -31,6 +31,8 @@ import { conversationOf } from '../ids.js';
  *   <prefix>{gw:<id>}:reaping       string   lock held by the gateway cleaning up after a dead one
  *   <prefix>{gw:<id>}:reaped        string   set once it was cleaned up, so that if it was only cut
  *                                            off, it announces its users online again
+ *   <prefix>{gw:<id>}:retired       string   set when it stopped on purpose, handing its users to a
+ *                                            reaper: their reap is routine, not a failure
  *   <prefix>{f:<id>}:meta           hash     an offered file: from, fromKey, to, address, name, size,
  *                                            sha256, expires, state (PEXPIREAT expires)
  *   <prefix>{f:<id>}:chunks         list     its chunks' file_chunk JSON, index = seq (same expiry)
@@ -67,6 +69,7 @@ export interface Keys {
   gatewayUsers(gateway: string): string;
   reaping(gateway: string): string;
   reaped(gateway: string): string;
+  retired(gateway: string): string;
   /** The keys of one file, all in its own slot. */
   file(id: string): { meta: string; chunks: string; recipients: string; answers: string };
   /** The quota ledger, all in one slot so that a reservation is one atomic step. */
@@ -100,6 +103,7 @@ export function makeKeys(prefix: string): Keys {
     gatewayUsers: (id) => `${gateway(id)}:users`,
     reaping: (id) => `${gateway(id)}:reaping`,
     reaped: (id) => `${gateway(id)}:reaped`,
+    retired: (id) => `${gateway(id)}:retired`,
     file: (id) => {
       const tag = `${prefix}{f:${id}}`;
       return { meta: `${tag}:meta`, chunks: `${tag}:chunks`, recipients: `${tag}:to`, answers: `${tag}:answers` };

@@ -17,15 +17,17 @@ return {had and 1 or 0, redis.call('EXISTS', KEYS[2]), redis.call('DEL', KEYS[3]
 `);
 
 export const reapLockScript = new Script('reap-lock', String.raw`
--- reap-lock: takes the right to clean up after a gateway whose lease ran out.
+-- reap-lock: takes the right to clean up after a gateway whose lease is gone.
 -- KEYS[1] its lease
 -- KEYS[2] its reaping lock
+-- KEYS[3] its retired mark
 -- ARGV[1] the reaping gateway's id
 -- ARGV[2] lock time, ms (if the reaper dies too, another one takes over after it)
--- Returns 1 when taken; 0 when the gateway is alive after all or someone else reaps it.
+-- Returns 0 when the gateway is alive after all or someone else reaps it; otherwise 1 when
+-- its lease ran out, 2 when it retired (stopped on purpose and left users to reap).
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
+return redis.call('EXISTS', KEYS[3]) + 1
 `);
 
 export const reapDoneScript = new Script('reap-done', String.raw`
@@ -34,11 +36,12 @@ export const reapDoneScript = new Script('reap-done', String.raw`
 -- KEYS[1] its users set
 -- KEYS[2] its reaping lock
 -- KEYS[3] its reaped mark
+-- KEYS[4] its retired mark
 -- ARGV[1] the reaping gateway's id
 -- ARGV[2] how long the mark is kept, ms
 -- Returns 1 when done, 0 when the lock had passed to another reaper.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 return 1
 `);

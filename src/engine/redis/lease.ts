@@ -79,8 +79,8 @@ export class Lease {
   async retire(holdsUsers: boolean): Promise<void> {
     const { cmd, keys, gateway } = this.o;
     if (holdsUsers) {
-      // Leave the entry: the next heartbeat of any other gateway reaps the users.
-      await cmd.del(keys.lease(gateway));
+      // Leave the entry: the next heartbeat of any other gateway reaps the users, as routine.
+      await cmd.multi().set(keys.retired(gateway), '1', 'PX', reapLockMs).del(keys.lease(gateway)).exec();
       return;
     }
     await cmd.del(keys.lease(gateway), keys.gatewayUsers(gateway));
@@ -140,12 +140,13 @@ export class Lease {
 
   private async reap(dead: string): Promise<void> {
     const { cmd, keys, gateway, log } = this.o;
-    const locked = await reapLockScript.run(cmd, [keys.lease(dead), keys.reaping(dead)], [gateway, reapLockMs]);
-    if (locked !== 1) return;
+    const locked = await reapLockScript.run(cmd, [keys.lease(dead), keys.reaping(dead), keys.retired(dead)], [gateway, reapLockMs]);
+    if (locked === 0) return;
     const users = await cmd.smembers(keys.gatewayUsers(dead));
-    log.warn({ gateway: dead, users: users.length }, 'a gateway stopped renewing its lease: its users are offline');
+    if (locked === 2) log.info({ gateway: dead, users: users.length }, 'a gateway that stopped left users that did not resume elsewhere: they are offline');
+    else log.warn({ gateway: dead, users: users.length }, 'a gateway stopped renewing its lease: its users are offline');
     await inBatches(users, (member) => this.reapUser(dead, member));
-    await reapDoneScript.run(cmd, [keys.gatewayUsers(dead), keys.reaping(dead), keys.reaped(dead)], [gateway, reapedMarkMs]);
+    await reapDoneScript.run(cmd, [keys.gatewayUsers(dead), keys.reaping(dead), keys.reaped(dead), keys.retired(dead)], [gateway, reapedMarkMs]);
     await cmd.srem(keys.gateways, dead);
   }
 
