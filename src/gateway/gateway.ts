@@ -122,7 +122,7 @@ export class Gateway implements Hub {
     const tcpPort = await listen(this.tcp, this.opts.host, this.opts.tcpPort);
     const wsPort = await listen(this.ws, this.opts.host, this.opts.wsPort);
     this.state = 'running';
-    this.every(Math.max(250, this.opts.idleTimeoutMs / 3), () => this.sweep());
+    this.every(sweepEveryMs(this.opts.idleTimeoutMs), () => this.sweep());
     const { helloTimeoutMs, writeDeadlineMs } = this.opts;
     this.every(Math.max(100, Math.min(helloTimeoutMs, writeDeadlineMs || helloTimeoutMs) / 4), () => this.enforceDeadlines());
     this.every(onlineRefreshMs, () => this.refreshOnline());
@@ -167,13 +167,19 @@ export class Gateway implements Hub {
     return session;
   }
 
-  /** Closes sessions silent past the idle timeout; WebSocket peers are pinged first and their pongs count. */
+  /**
+   * Closes sessions silent past the idle timeout. WebSocket peers silent for a sweep's
+   * period are pinged first and their pongs count; one that spoke since needs no ping.
+   */
   private sweep(): void {
     const now = Date.now();
+    const { idleTimeoutMs } = this.opts;
+    const quietMs = sweepEveryMs(idleTimeoutMs);
     for (const session of this.sessions.keys()) {
       if (!session.idles) continue;
-      if (now - session.lastSeen > this.opts.idleTimeoutMs) session.expire('idle');
-      else session.probe();
+      const silentMs = now - session.lastSeen;
+      if (silentMs > idleTimeoutMs) session.expire('idle');
+      else if (silentMs >= quietMs) session.probe();
     }
   }
 
@@ -239,4 +245,9 @@ function delay(ms: number): Promise<void> {
 
 function close(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** A third of the idle timeout: a live peer answers a ping well before the timeout runs out. */
+function sweepEveryMs(idleTimeoutMs: number): number {
+  return Math.max(250, idleTimeoutMs / 3);
 }
