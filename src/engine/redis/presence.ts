@@ -194,7 +194,7 @@ export class RedisPresence implements Claims, Rooms {
     this.live.set(claim.key, live);
     try {
       await Promise.all([
-        this.goOnline(live),
+        this.goOnline(live, false),
         // The connection the session left may still be open, or its gateway dead: either
         // way its entries go now rather than whenever (if ever) it detaches.
         previous === '' || previous === claim.conn ? undefined : this.dropEntries(claim.nick, previous, rooms),
@@ -214,7 +214,7 @@ export class RedisPresence implements Claims, Rooms {
     const { claim } = live;
     const ours = await reclaimScript.run(this.o.cmd, this.userKeys(claim), [this.holder(claim), ...live.rooms]);
     if (ours === 1) {
-      await this.goOnline(live);
+      await this.goOnline(live, true);
       return true;
     }
     // The session resumed on another connection, or this gateway was cut off longer than
@@ -224,12 +224,13 @@ export class RedisPresence implements Claims, Rooms {
     return false;
   }
 
-  private async goOnline(live: Live): Promise<void> {
+  /** Lists the claim's connection online and in its rooms; `relist`: in this gateway's users set too (a claim took care of that first). */
+  private async goOnline(live: Live, relist: boolean): Promise<void> {
     const { claim } = live;
     const entry = presenceEntry(claim.nick, claim.conn);
     await Promise.all([
       this.o.cmd.sadd(this.o.keys.online, entry),
-      this.o.cmd.sadd(this.o.keys.gatewayUsers(this.o.gateway), gatewayUser(claim)),
+      relist ? this.o.cmd.sadd(this.o.keys.gatewayUsers(this.o.gateway), gatewayUser(claim)) : undefined,
       // Only read while the nick is held, and written by every claim: a day bounds what a
       // nick nobody takes again leaves behind.
       this.o.cmd.set(this.o.keys.shown(claim.key), claim.nick, 'PX', shownTtlMs),
