@@ -1,4 +1,4 @@
-import type { Claim, RoomJoin } from '../engine/types.js';
+import type { Claim, Posted, RoomJoin } from '../engine/types.js';
 import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
@@ -76,13 +76,24 @@ async function send(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'send
   const to = frame.to;
   const ts = Date.now();
   const shown = to.kind === 'room' ? to.key : targetText(to);
-  const posted = await hub.engine.history.post({
+  const draft = {
     to: to.address,
     from: claim,
     ts,
     tail: messageTail(claim.nick, shown, frame.text, ts),
     ...(frame.ref === undefined ? {} : { dedupe: `${sessionId(claim.session)}:${frame.ref}` }),
-  });
+  };
+  let posted: Posted;
+  try {
+    posted = await hub.engine.history.post(draft);
+  } catch (err) {
+    if (!(to.kind === 'room' && err instanceof ChorusError && err.code === 'not_in_room' && ctx.rooms.has(to.address))) throw err;
+    // The store lost a membership this session holds: another gateway took this one for
+    // dead and reaped its users, before this one wrote them back. Written back now, once.
+    hub.log.warn({ nick: claim.nick, room: to.key }, 'a room membership was missing from the store: written back');
+    await hub.engine.rooms.join(to.key, claim, 0);
+    posted = await hub.engine.history.post(draft);
+  }
   if (!posted.duplicate) {
     hub.metrics.received.labels(to.kind === 'room' ? 'group' : to.kind).inc();
     hub.log.debug({ nick: claim.nick, to: shown, id: posted.id, text: frame.text }, 'message');
