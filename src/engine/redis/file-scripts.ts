@@ -5,6 +5,13 @@ import { Script } from './script.js';
  * {f:<id>} slot; the quota scripts only the {fq} slot.
  */
 
+/**
+ * Lua: whether a file whose `expires` (ms) is in `expires` has expired at `now`, the
+ * gateway's clock, as find() decides: in the millisecond before Redis expires the keys, a
+ * file find() calls gone must not be read, answered or appended to.
+ */
+const expired = (expires: string, now: string) => `tonumber(${expires}) <= tonumber(${now})`;
+
 /** Takes one file off the quota ledger; shared by the two quota scripts. KEYS as theirs. */
 const releaseFunction = String.raw`
 local function release(id)
@@ -69,9 +76,10 @@ return 1
 export const appendScript = new Script('file-append', String.raw`
 -- file-append: stores chunk ARGV[1] if it is the next one and the file is still uploading.
 -- KEYS[1] meta  KEYS[2] chunks
--- ARGV[1] seq  ARGV[2] the chunk's file_chunk JSON
+-- ARGV[1] seq  ARGV[2] the chunk's file_chunk JSON  ARGV[3] now, ms (see expired)
 -- Returns 'ok' | 'gap' | 'gone'
-if redis.call('HGET', KEYS[1], 'state') ~= 'uploading' then return 'gone' end
+local meta = redis.call('HMGET', KEYS[1], 'state', 'expires')
+if meta[1] ~= 'uploading' or ${expired('meta[2]', 'ARGV[3]')} then return 'gone' end
 if redis.call('LLEN', KEYS[2]) ~= tonumber(ARGV[1]) then return 'gap' end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 if ARGV[1] == '0' then redis.call('PEXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires')) end
@@ -99,10 +107,10 @@ return 1
 export const answerScript = new Script('file-answer', String.raw`
 -- file-answer: records a recipient's accept or reject.
 -- KEYS[1] meta  KEYS[2] answers
--- ARGV[1] nick key  ARGV[2] 'accept' | 'reject'
+-- ARGV[1] nick key  ARGV[2] 'accept' | 'reject'  ARGV[3] now, ms (see expired)
 -- Returns 1 when the answer is new (first, or changed), else 0.
 local expires = redis.call('HGET', KEYS[1], 'expires')
-if not expires then return 0 end
+if not expires or ${expired('expires', 'ARGV[3]')} then return 0 end
 if redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[2] then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('PEXPIREAT', KEYS[2], expires)
@@ -113,10 +121,11 @@ export const readScript = new Script('file-read', String.raw`
 -- file-read: chunks from seq ARGV[1] on, with the upload's state, read in one step so that a
 -- 'stored' state always comes with every chunk.
 -- KEYS[1] meta  KEYS[2] chunks
--- ARGV[1] first seq  ARGV[2] how many at most
+-- ARGV[1] first seq  ARGV[2] how many at most  ARGV[3] now, ms (see expired)
 -- Returns {state, stored, {json, ...}}, or false when the file is gone.
-local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return false end
+local meta = redis.call('HMGET', KEYS[1], 'state', 'expires')
+local state = meta[1]
+if not state or ${expired('meta[2]', 'ARGV[3]')} then return false end
 local first = tonumber(ARGV[1])
 return {state, redis.call('LLEN', KEYS[2]),
   redis.call('LRANGE', KEYS[2], first, first + tonumber(ARGV[2]) - 1)}

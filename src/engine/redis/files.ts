@@ -71,12 +71,12 @@ export class RedisFiles implements FileStore {
 
   answer(id: string, key: NickKey, answer: 'accept' | 'reject'): Promise<boolean> {
     const k = this.keys.file(id);
-    return this.guarded('file_answer', async () => (await answerScript.run(this.cmd, [k.meta, k.answers], [key, answer])) === 1);
+    return this.guarded('file_answer', async () => (await answerScript.run(this.cmd, [k.meta, k.answers], [key, answer, Date.now()])) === 1);
   }
 
   append(id: string, seq: number, json: string): Promise<'ok' | 'gap' | 'gone'> {
     const k = this.keys.file(id);
-    return this.guarded('file_append', async () => (await appendScript.run(this.cmd, [k.meta, k.chunks], [seq, json])) as 'ok' | 'gap' | 'gone');
+    return this.guarded('file_append', async () => (await appendScript.run(this.cmd, [k.meta, k.chunks], [seq, json, Date.now()])) as 'ok' | 'gap' | 'gone');
   }
 
   seal(id: string): Promise<boolean> {
@@ -94,7 +94,7 @@ export class RedisFiles implements FileStore {
   read(id: string, fromSeq: number, limit: number): Promise<FilePage | undefined> {
     const k = this.keys.file(id);
     return this.guarded('file_read', async () => {
-      const reply = (await readScript.run(this.cmd, [k.meta, k.chunks], [fromSeq, limit])) as [string, number, string[]] | null;
+      const reply = (await readScript.run(this.cmd, [k.meta, k.chunks], [fromSeq, limit, Date.now()])) as [string, number, string[]] | null;
       if (!reply) return undefined;
       const [state, stored, chunks] = reply;
       return { state: state as FileState, stored, chunks };
