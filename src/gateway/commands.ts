@@ -1,8 +1,8 @@
-import type { Claim, Posted, RoomJoin } from '../engine/types.js';
+import type { Claim, Draft, Posted, RoomJoin } from '../engine/types.js';
 import { messageTail } from '../protocol/encode.js';
 import { ChorusError } from '../protocol/errors.js';
 import { maxWhoPage, type ClientFrame } from '../protocol/frames.js';
-import { nickKey, roomAddress, roomKey, targetText, type Address } from '../protocol/names.js';
+import { nickKey, roomAddress, roomKey, targetText, type Address, type RoomKey } from '../protocol/names.js';
 import type { Subscriber } from './fanout.js';
 import type { JoinGuard } from './joins.js';
 import { register, unregister } from './registration.js';
@@ -76,29 +76,36 @@ async function send(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'send
   const to = frame.to;
   const ts = Date.now();
   const shown = to.kind === 'room' ? to.key : targetText(to);
-  const draft = {
+  const posted = await post(ctx, {
     to: to.address,
     from: claim,
     ts,
     tail: messageTail(claim.nick, shown, frame.text, ts),
     ...(frame.ref === undefined ? {} : { dedupe: `${sessionId(claim.session)}:${frame.ref}` }),
-  };
-  let posted: Posted;
-  try {
-    posted = await hub.engine.history.post(draft);
-  } catch (err) {
-    if (!(to.kind === 'room' && err instanceof ChorusError && err.code === 'not_in_room' && ctx.rooms.has(to.address))) throw err;
-    // The store lost a membership this session holds: another gateway took this one for
-    // dead and reaped its users, before this one wrote them back. Written back now, once.
-    hub.log.warn({ nick: claim.nick, room: to.key }, 'a room membership was missing from the store: written back');
-    await hub.engine.rooms.join(to.key, claim, 0);
-    posted = await hub.engine.history.post(draft);
-  }
+  });
   if (!posted.duplicate) {
     hub.metrics.received.labels(to.kind === 'room' ? 'group' : to.kind).inc();
     hub.log.debug({ nick: claim.nick, to: shown, id: posted.id, text: frame.text }, 'message');
   }
   ctx.reply({ type: 'ack', id: posted.id, ts: posted.ts }, frame.ref);
+}
+
+/**
+ * Posts; a room this session is in that the store has it out of (another gateway took this
+ * one for dead and reaped its users, and it has not written them back yet) is joined again
+ * in the store, once, and the post tried again.
+ */
+async function post(ctx: CommandContext, draft: Draft): Promise<Posted> {
+  const { history, rooms } = ctx.hub.engine;
+  try {
+    return await history.post(draft);
+  } catch (err) {
+    if (!(err instanceof ChorusError && err.code === 'not_in_room' && ctx.rooms.has(draft.to))) throw err;
+    const room = draft.to as string as RoomKey; // a room's address is its key
+    ctx.hub.log.warn({ nick: ctx.claim.nick, room }, 'a room membership was missing from the store: written back');
+    await rooms.join(room, ctx.claim, 0);
+    return history.post(draft);
+  }
 }
 
 async function join(ctx: CommandContext, frame: Extract<ChatFrame, { type: 'join' }>): Promise<void> {
