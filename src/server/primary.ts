@@ -26,6 +26,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   let announced = false;
   /** Set once a worker did not stop cleanly during the drain: the primary then exits 1. */
   let unclean = false;
+  /** Workers the drain's deadline had to kill. */
+  const overdue = new Set<number>();
 
   // The primary's own series, beside its workers' aggregated ones.
   const own = new Registry();
@@ -83,8 +85,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     const lived = Date.now() - (startedAt.get(worker.id) ?? 0);
     startedAt.delete(worker.id);
     if (draining) {
-      // A SIGTERM death is one still starting, which the drain ended (nothing to drain there).
-      if (code !== 0 && signal !== 'SIGTERM') unclean = true;
+      if (!stoppedCleanly(code, signal, overdue.has(worker.id))) unclean = true;
       return;
     }
     const wasLooping = policy.crashLooping;
@@ -129,11 +130,28 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       if (listening.has(w.id) && w.isConnected()) w.send({ chorus: 'stop' });
       else w.process.kill('SIGTERM');
     }
-    const deadline = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), killWorkersAfterMs);
+    const deadline = setTimeout(() => {
+      for (const w of workers) {
+        if (w.isDead()) continue;
+        overdue.add(w.id);
+        w.process.kill('SIGKILL');
+      }
+    }, killWorkersAfterMs);
     await Promise.all(exits);
     clearTimeout(deadline);
     health.server.close();
     if (unclean) throw new Error('a worker did not stop cleanly');
     log.info('stopped');
   });
+}
+
+/**
+ * How a worker's exit during the drain counts. Exit 0 is a drain done; SIGTERM ends one still
+ * starting, which had nothing to drain. A SIGKILL counts against it only when the drain's own
+ * deadline sent it: one killed from outside just before the drain (its exit seen only now)
+ * is no failure of the drain. Any other code or signal is a crash.
+ */
+function stoppedCleanly(code: number | null, signal: string | null, overdue: boolean): boolean {
+  if (code === 0 || signal === 'SIGTERM') return true;
+  return signal === 'SIGKILL' && !overdue;
 }
