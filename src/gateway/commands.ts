@@ -31,8 +31,8 @@ export interface CommandContext {
   subscribe(address: Address): Promise<void>;
   unsubscribe(address: Address): Promise<void>;
   publish(address: Address, frame: object): Promise<void>;
-  /** The client said bye: give the nick back and close. */
-  release(): Promise<void>;
+  /** The client said bye: give the nick back, then answer `bye` (with `ref`) and close. */
+  release(ref: string | undefined): Promise<void>;
   /** Resolves once the socket has room again, for replies written in many pieces (undefined: room now). */
   backpressure(): Promise<void> | undefined;
   /** This session's file uploads and downloads. */
@@ -55,10 +55,7 @@ const handlers: Handlers = {
   register,
   unregister,
   ping: (ctx, frame) => ctx.reply({ type: 'pong' }, frame.ref),
-  bye: (ctx, frame) => {
-    ctx.reply({ type: 'bye' }, frame.ref);
-    return ctx.release();
-  },
+  bye: (ctx, frame) => ctx.release(frame.ref),
   file_offer: (ctx, frame) => ctx.files.offer(frame),
   file_chunk: (ctx, frame) => ctx.files.chunk(frame),
   file_end: (ctx, frame) => ctx.files.end(frame),

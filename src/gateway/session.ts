@@ -335,7 +335,7 @@ export class Session implements Subscriber {
       unsubscribe: (address) => this.unsubscribe(address),
       publish: (address, frame) => this.publish(address, frame),
       joins: this.joins,
-      release: () => this.leave('release', 'bye'),
+      release: (ref) => this.sayBye(ref),
       backpressure: () => this.outbox.roomFor(),
       get files() {
         return self.transfers!;
@@ -453,6 +453,17 @@ export class Session implements Subscriber {
   }
 
   /** Ends the session once: closes the socket, then gives back what it holds. */
+  /**
+   * The client leaves for good. The nick is given back before the answer goes out, so that
+   * a client reading `bye` may say hello with the same nick at once, on any gateway.
+   */
+  private async sayBye(ref: string | undefined): Promise<void> {
+    this.departure = 'release';
+    await this.letGo();
+    this.reply({ type: 'bye' }, ref);
+    await this.leave('release', 'bye');
+  }
+
   private async leave(how: 'release' | 'detach', reason: Departure): Promise<void> {
     if (this.closed) return;
     this.state = 'closed';

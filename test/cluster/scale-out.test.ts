@@ -77,6 +77,20 @@ describe.each(stores.each)('three gateways on %s', (_name, store) => {
     [fresh, bob].forEach((c) => c.close());
   });
 
+  it('frees a nick on every gateway by the time bye is answered', async () => {
+    let dee = await connect(gw[0]!.tcpPort, 'dee');
+    for (let round = 1; round <= 6; round++) {
+      // Connected before the bye, so that its hello follows the answer at once.
+      const next = await TestClient.tcp(gw[round % 3]!.tcpPort);
+      expect(await dee.request({ type: 'bye' })).toMatchObject({ type: 'bye' });
+      expect(await next.hello('dee')).toMatchObject({ type: 'welcome', nick: 'dee' });
+      dee.close();
+      dee = next;
+    }
+    expect(await dee.request({ type: 'bye' })).toMatchObject({ type: 'bye' });
+    dee.close();
+  });
+
   it('leaves no ghost behind connections that close in the middle of their hello', async () => {
     const nicks = Array.from({ length: 20 }, (_, i) => `hasty${i}`);
     await Promise.all(nicks.map((nick, i) => helloAndHangUp(gw[i % 3]!.tcpPort, nick)));
