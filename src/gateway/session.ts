@@ -89,7 +89,7 @@ export class Session implements Subscriber {
   private readonly subscribed = new Set<Address>();
   private readonly rooms = new Set<Address>();
   /** Per address, the last id a resume replay wrote: later live copies of those are dropped. */
-  private replayed = new Map<Address, string>();
+  private replayed: Map<Address, string> | undefined;
   /** Frames fanned out while the welcome (and a resume's replay) is being written. */
   private held: Array<[Address, Outbound]> = [];
   private heldBytes = 0;
@@ -227,11 +227,13 @@ export class Session implements Subscriber {
 
   /** Whether a resume's replay already wrote this message; forgets an address once live traffic has passed it. */
   private wasReplayed(address: Address, id: string): boolean {
-    if (id === '' || this.replayed.size === 0) return false;
+    if (id === '' || this.replayed === undefined) return false;
     const upTo = this.replayed.get(address);
     if (upTo === undefined) return false;
     if (!this.hub.engine.history.isAfter(id, upTo)) return true;
     this.replayed.delete(address);
+    // Most sessions never resume: none of them keeps a map.
+    if (this.replayed.size === 0) this.replayed = undefined;
     return false;
   }
 
@@ -360,7 +362,7 @@ export class Session implements Subscriber {
       this.announced = true;
       if (frame.resume) {
         const cursors = replayCursors([...this.subscribed], frame.resume.last, session, engine.history);
-        this.replayed = await replay(
+        const upTo = await replay(
           cursors,
           engine.history,
           claim.key,
@@ -368,6 +370,7 @@ export class Session implements Subscriber {
           () => this.outbox.roomFor(),
           () => this.closed,
         );
+        if (upTo.size > 0) this.replayed = upTo;
       }
     } catch (err) {
       // Half-welcomed is no state to chat in: the client resumes once the store is back.
