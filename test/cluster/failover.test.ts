@@ -1,7 +1,8 @@
 // Redis high availability: the master dies, a replica takes over (promoted by Sentinel, or
 // by the Cluster itself), and with --ack-replicas 1 nothing acked is lost. Meanwhile clients
 // get `unavailable`; each send is retried with its ref until it is acked, and the recipient
-// gets every acked message exactly once. Presence comes back on the new master.
+// gets every acked message exactly once (and an unacked attempt at most once more, when the
+// old master published it and died with its ref). Presence comes back on the new master.
 import { randomBytes } from 'node:crypto';
 import { afterEach, expect, it } from 'vitest';
 import { connect, type TestClient } from '../support/client.js';
@@ -75,8 +76,15 @@ async function survivesFailover(store: Store, failOver: () => Promise<unknown>):
   await waitUntil(() => delivered().includes(sender.acked.at(-1)!), 'the barrier message');
   const ids = delivered();
   expect(new Set(ids).size).toBe(ids.length);
-  expect(new Set(ids)).toEqual(new Set(sender.acked));
-  console.log(`${sender.acked.length} acked, all delivered once, ${sender.unavailable} refused as unavailable meanwhile`);
+  // Beyond the acked: only an attempt refused as unavailable, published by the old master
+  // before it died with its ref (docs/protocol.md: it may still be delivered), whose retry
+  // was acked by the new one.
+  const textOf = new Map(bob.received.filter((f) => f.type === 'msg').map((f) => [f.id as string, f.text as string]));
+  const ackedTexts = new Set(sender.acked.map((id) => textOf.get(id)));
+  const unacked = ids.filter((id) => !sender.acked.includes(id));
+  for (const id of unacked) expect(ackedTexts).toContain(textOf.get(id));
+  expect(unacked.length).toBeLessThanOrEqual(sender.unavailable);
+  console.log(`${sender.acked.length} acked, all delivered once, ${sender.unavailable} refused as unavailable meanwhile, ${unacked.length} of those delivered before their retry`);
 
   // Presence on the new master: both still online, as seen from either gateway.
   for (const client of [ann, bob]) {
