@@ -20,7 +20,9 @@ let carl: Chorus;
 
 beforeAll(async () => {
   mkdirSync(artefacts, { recursive: true });
-  [cluster, browser] = await Promise.all([startCluster(), launchChromium()]);
+  // Chromium first: where it is missing, that fails before there is a cluster to leave behind.
+  browser = await launchChromium();
+  cluster = await startCluster();
   ann = await ChatPage.join(browser, cluster.url, 'ann');
   bob = await ChatPage.join(browser, cluster.url, 'bob');
   carl = new Chorus(['--port', String(cluster.balancer.tcpPort), '--nick', 'carl', '--reconnect', '30']);

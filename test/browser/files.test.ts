@@ -22,7 +22,9 @@ describe('files through the chat page', () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'chorus-page-files-'));
-    [cluster, browser] = await Promise.all([startCluster(), launchChromium()]);
+    // Chromium first: where it is missing, that fails before there is a cluster to leave behind.
+    browser = await launchChromium();
+    cluster = await startCluster();
     ann = await ChatPage.join(browser, cluster.url, 'ann');
     carl = new Chorus(['--port', String(cluster.balancer.tcpPort), '--nick', 'carl', '--downloads', path.join(dir, 'downloads')]);
     await carl.waitFor('Welcome, carl!');

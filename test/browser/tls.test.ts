@@ -11,7 +11,9 @@ let browser: Browser;
 
 beforeAll(async () => {
   certificate = selfSignedCertificate();
-  [server, browser] = await Promise.all([startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath]), launchChromium()]);
+  // Chromium first: where it is missing, that fails before there is a server to leave behind.
+  browser = await launchChromium();
+  server = await startServer(['--tls-cert', certificate.certPath, '--tls-key', certificate.keyPath]);
 });
 
 afterAll(async () => {
